@@ -1,0 +1,86 @@
+# The two commands of the README: `make run` (the system on this machine) and `make test`
+# (the whole suite). The operations targets wrap the playbooks; INVENTORY picks the lab.
+INVENTORY ?= inventories/lab
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+WORKERS ?= 3
+ANSIBLE_OPTS ?=
+
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: help run test venv protos check-protos lint test-python test-ansible test-molecule \
+        bench deploy verify scale logs update stop backup teardown clean
+
+help:
+	@echo "make run           the web chat on this machine: Mosquitto, master and $(WORKERS) workers"
+	@echo "make test          lint, unit, integration, browser, Ansible checks, Molecule scenarios"
+	@echo "make bench         throughput and overhead latency benchmark (writes bench/results/)"
+	@echo "make deploy        ansible-playbook site.yml -i $(INVENTORY)"
+	@echo "make verify|update|stop|backup|teardown|logs [SERVICE=...]"
+	@echo "make scale SERVICE=worker-python REPLICAS=8"
+
+# --- environment ----------------------------------------------------------------------
+venv: $(STAMP)
+
+$(STAMP): requirements-dev.txt services/constraints.txt services/pyproject.toml
+	python3 -m venv $(VENV)
+	$(BIN)/pip install -q -c services/constraints.txt -r requirements-dev.txt -e 'services[test]'
+	touch $@
+
+# --- the system on this machine -------------------------------------------------------
+run: $(STAMP)
+	scripts/ensure-system.sh mosquitto
+	$(BIN)/ai-system-local --workers $(WORKERS)
+
+# --- tests ----------------------------------------------------------------------------
+test: lint check-protos test-python test-ansible test-molecule
+
+lint: $(STAMP)
+	cd services && ruff check .
+
+protos: $(STAMP)
+	$(BIN)/python -m grpc_tools.protoc -I protos --python_out=services --pyi_out=services \
+	  --grpc_python_out=services protos/ai_system/rpc/worker_callback.proto
+
+# The committed stubs must be exactly what grpcio-tools makes from the .proto.
+check-protos: $(STAMP)
+	@tmp=$$(mktemp -d) && trap 'rm -rf $$tmp' EXIT && \
+	$(BIN)/python -m grpc_tools.protoc -I protos --python_out=$$tmp --pyi_out=$$tmp \
+	  --grpc_python_out=$$tmp protos/ai_system/rpc/worker_callback.proto && \
+	for f in worker_callback_pb2.py worker_callback_pb2.pyi worker_callback_pb2_grpc.py; do \
+	  diff -u $$tmp/ai_system/rpc/$$f services/ai_system/rpc/$$f || \
+	  { echo "services/ai_system/rpc/$$f is stale: run 'make protos'"; exit 1; }; done && \
+	echo "gRPC stubs match protos/"
+
+test-python: $(STAMP)
+	scripts/ensure-system.sh mosquitto chromium
+	cd services && pytest
+
+test-ansible: $(STAMP)
+	scripts/check-ansible.sh
+
+test-molecule: $(STAMP)
+	scripts/ensure-system.sh docker
+	scripts/test-molecule.sh
+
+bench: $(STAMP)
+	scripts/ensure-system.sh mosquitto
+	$(BIN)/python bench/run.py
+
+# --- operations on a deployed lab -----------------------------------------------------
+deploy: $(STAMP)
+	ansible-playbook site.yml -i $(INVENTORY) $(ANSIBLE_OPTS)
+
+verify update stop backup teardown: $(STAMP)
+	ansible-playbook playbooks/$@.yml -i $(INVENTORY) $(ANSIBLE_OPTS)
+
+logs: $(STAMP)
+	ansible-playbook playbooks/logs.yml -i $(INVENTORY) $(if $(SERVICE),-e logs_service=$(SERVICE)) $(ANSIBLE_OPTS)
+
+scale: $(STAMP)
+	@test -n "$(SERVICE)" -a -n "$(REPLICAS)" || { echo "usage: make scale SERVICE=worker-python REPLICAS=8"; exit 2; }
+	ansible-playbook playbooks/scale.yml -i $(INVENTORY) -e scale_service=$(SERVICE) -e scale_replicas=$(REPLICAS) $(ANSIBLE_OPTS)
+
+clean:
+	rm -rf $(VENV) test-artifacts services/wheelhouse upb-ai_system-*.tar.gz

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs what the project needs from Debian's packages, if missing, and starts the
+# Docker engine when asked and not yet running. Idempotent; safe to run on every `make`.
+#   scripts/ensure-system.sh mosquitto            (make run)
+#   scripts/ensure-system.sh mosquitto chromium docker   (make test)
+set -euo pipefail
+
+declare -A packages=(
+  [mosquitto]="mosquitto mosquitto-clients"
+  [chromium]="chromium chromium-driver"
+  [docker]="docker.io debootstrap"
+)
+declare -A probes=(
+  [mosquitto]=/usr/sbin/mosquitto
+  [chromium]=/usr/bin/chromedriver
+  [docker]=/usr/sbin/dockerd
+)
+
+sudo_cmd=()
+[ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+
+missing=()
+for want in "$@"; do
+  [ -n "${packages[$want]:-}" ] || { echo "ensure-system: unknown component '$want'" >&2; exit 2; }
+  [ -x "${probes[$want]}" ] || missing+=(${packages[$want]})
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "==> Installing from Debian: ${missing[*]}"
+  "${sudo_cmd[@]}" apt-get update -q
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+for want in "$@"; do
+  [ "$want" = docker ] || continue
+  if ! docker info >/dev/null 2>&1; then
+    if [ -d /run/systemd/system ]; then
+      "${sudo_cmd[@]}" systemctl start docker
+    else
+      # No init system (CI containers): run the daemon in the background.
+      echo "==> Starting dockerd (log: /var/log/dockerd.log)"
+      "${sudo_cmd[@]}" sh -c 'nohup dockerd >/var/log/dockerd.log 2>&1 &'
+    fi
+    for _ in $(seq 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
+    docker info >/dev/null 2>&1 || { echo "ensure-system: dockerd did not start; see /var/log/dockerd.log" >&2; exit 1; }
+  fi
+done

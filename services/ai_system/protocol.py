@@ -1,0 +1,248 @@
+"""The MQTT side of the protocol: topics and payloads, parsed and validated in one place.
+
+Master and workers both import this module; protos/README.md describes the same contract
+for people writing a worker in another language. Payloads are JSON objects whose field
+names follow the original assignment; fields added since are optional on input, so a
+worker that sends only the original fields still works. Timestamps are milliseconds
+since the epoch.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar, Literal, TypeVar
+
+WorkerState = Literal["idle", "busy", "offline"]
+WORKER_STATES: tuple[str, ...] = ("idle", "busy", "offline")
+LOG_LEVELS: tuple[str, ...] = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+# Socket.IO event names of the original web UI.
+EVENT_USER_QUERY = "user-query"
+EVENT_SESSION = "session"
+EVENT_TASK_QUEUED = "task-queued"
+EVENT_AI_RESPONSE = "ai-response"
+EVENT_TASK_ERROR = "task-error"
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class ProtocolError(ValueError):
+    """A payload that is not valid JSON or lacks a required field; the message says which."""
+
+
+@dataclass(frozen=True)
+class Topics:
+    """Every topic, under one prefix (``upb`` by default)."""
+
+    prefix: str = "upb"
+
+    @property
+    def register(self) -> str:
+        return f"{self.prefix}/workers/register"
+
+    @property
+    def status(self) -> str:
+        return f"{self.prefix}/workers/status"
+
+    @property
+    def logs(self) -> str:
+        return f"{self.prefix}/logs"
+
+    @property
+    def master_status(self) -> str:
+        """Retained ``{status: online|offline, timestamp}``; workers re-register on online."""
+        return f"{self.prefix}/master/status"
+
+    @property
+    def all_tasks(self) -> str:
+        return f"{self.prefix}/workers/+/tasks"
+
+    def tasks(self, worker_id: str) -> str:
+        return f"{self.prefix}/workers/{worker_id}/tasks"
+
+
+# --- parsing helpers -------------------------------------------------------------------
+
+def _load_object(payload: bytes | str) -> dict[str, Any]:
+    try:
+        data = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ProtocolError(f"payload is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ProtocolError(f"payload must be a JSON object, got {type(data).__name__}")
+    return data
+
+
+def _str(data: dict[str, Any], name: str, *, required: bool = True, default: str = "") -> str:
+    value = data.get(name)
+    if value is None:
+        if required:
+            raise ProtocolError(f"missing field {name!r}")
+        return default
+    if not isinstance(value, str):
+        raise ProtocolError(f"field {name!r} must be a string")
+    if required and not value:
+        raise ProtocolError(f"field {name!r} must not be empty")
+    return value
+
+
+def _int(data: dict[str, Any], name: str, default: int) -> int:
+    value = data.get(name, default)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ProtocolError(f"field {name!r} must be a number")
+    return int(value)
+
+
+T = TypeVar("T", bound="Message")
+
+
+@dataclass(frozen=True)
+class Message:
+    """Base of the JSON payloads: ``to_json`` and ``from_json`` with validation."""
+
+    @classmethod
+    def from_dict(cls: type[T], data: dict[str, Any]) -> T:
+        raise NotImplementedError
+
+    @classmethod
+    def from_json(cls: type[T], payload: bytes | str) -> T:
+        return cls.from_dict(_load_object(payload))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> bytes:
+        return json.dumps(self.to_dict(), separators=(",", ":")).encode()
+
+
+@dataclass(frozen=True)
+class WorkerRegistration(Message):
+    """``<prefix>/workers/register``: a worker announces itself (on every connect)."""
+
+    worker_id: str
+    language: str = "python"
+    hostname: str = ""
+    node: str = ""
+    provider: str = ""
+    status: WorkerState = "idle"
+    timestamp: int = field(default_factory=now_ms)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> WorkerRegistration:
+        status = _str(data, "status", required=False, default="idle")
+        if status not in WORKER_STATES:
+            raise ProtocolError(f"field 'status' must be one of {', '.join(WORKER_STATES)}")
+        return cls(
+            worker_id=_str(data, "worker_id"),
+            language=_str(data, "language", required=False, default="unknown"),
+            hostname=_str(data, "hostname", required=False),
+            node=_str(data, "node", required=False),
+            provider=_str(data, "provider", required=False),
+            status=status,  # type: ignore[arg-type]
+            timestamp=_int(data, "timestamp", now_ms()),
+        )
+
+
+@dataclass(frozen=True)
+class WorkerStatus(Message):
+    """``<prefix>/workers/status``: idle, busy (with its task) or offline (the Last Will).
+
+    ``task_id`` is the task being worked on when busy, and the last task handled when idle
+    (absent before the first task): the master uses it to tell a stale idle report from a
+    worker that lost its task.
+    """
+
+    worker_id: str
+    status: WorkerState
+    task_id: str | None = None
+    timestamp: int = field(default_factory=now_ms)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> WorkerStatus:
+        status = _str(data, "status")
+        if status not in WORKER_STATES:
+            raise ProtocolError(f"field 'status' must be one of {', '.join(WORKER_STATES)}")
+        task_id = data.get("task_id")
+        if task_id is not None and not isinstance(task_id, str):
+            raise ProtocolError("field 'task_id' must be a string or null")
+        return cls(
+            worker_id=_str(data, "worker_id"),
+            status=status,  # type: ignore[arg-type]
+            task_id=task_id or None,
+            timestamp=_int(data, "timestamp", now_ms()),
+        )
+
+
+@dataclass(frozen=True)
+class TaskMessage(Message):
+    """``<prefix>/workers/<worker_id>/tasks`` (QoS 1): one question for one worker.
+
+    ``api_key`` is the user's own key typed in the chat, or empty; it is never logged.
+    """
+
+    worker_id: str
+    session_id: str
+    query: str
+    api_key: str = field(default="", repr=False)
+    grpc_endpoint: str = ""
+    timestamp: int = field(default_factory=now_ms)
+    task_id: str = ""
+    attempt: int = 1
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TaskMessage:
+        session_id = _str(data, "session_id")
+        return cls(
+            worker_id=_str(data, "worker_id"),
+            session_id=session_id,
+            query=_str(data, "query"),
+            api_key=_str(data, "api_key", required=False),
+            grpc_endpoint=_str(data, "grpc_endpoint"),
+            timestamp=_int(data, "timestamp", now_ms()),
+            # A master that predates task ids sends one task per session at a time.
+            task_id=_str(data, "task_id", required=False, default=session_id),
+            attempt=max(1, _int(data, "attempt", 1)),
+        )
+
+
+@dataclass(frozen=True)
+class MasterStatus(Message):
+    """``<prefix>/master/status`` (retained): lets workers re-register after a master restart."""
+
+    status: Literal["online", "offline"]
+    timestamp: int = field(default_factory=now_ms)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MasterStatus:
+        status = _str(data, "status")
+        if status not in ("online", "offline"):
+            raise ProtocolError("field 'status' must be 'online' or 'offline'")
+        return cls(status=status, timestamp=_int(data, "timestamp", now_ms()))  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class LogRecord(Message):
+    """``<prefix>/logs``: one log line from any component."""
+
+    source: str
+    message: str
+    level: str = "INFO"
+    timestamp: int = field(default_factory=now_ms)
+
+    LEVELS: ClassVar[tuple[str, ...]] = LOG_LEVELS
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LogRecord:
+        level = _str(data, "level", required=False, default="INFO").upper()
+        return cls(
+            source=_str(data, "source"),
+            message=_str(data, "message", required=False),
+            level=level if level in LOG_LEVELS else "INFO",
+            timestamp=_int(data, "timestamp", now_ms()),
+        )
