@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Runs the Molecule scenarios (all by default: default, then swarm) with the shared base config,
+# each as `molecule test`: destroy, syntax, create, converge, idempotence, verify, destroy.
+# Logs go to test-artifacts/molecule/<scenario>.log; the summary (time of each scenario and the
+# changed count of its second converge) to test-artifacts/molecule/summary.txt.
+#   scripts/test-molecule.sh            every scenario
+#   scripts/test-molecule.sh swarm      one scenario
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/.venv/bin:$PATH" NO_COLOR=1 ANSIBLE_NOCOLOR=1 PY_COLORS=0
+
+scenarios=("$@")
+[ ${#scenarios[@]} -gt 0 ] || scenarios=(default swarm)
+artifacts=test-artifacts/molecule
+mkdir -p "$artifacts"
+summary="$artifacts/summary.txt"
+: >"$summary"
+
+status=0
+for scenario in "${scenarios[@]}"; do
+  log="$artifacts/$scenario.log"
+  echo "==> molecule test -s $scenario (log: $log)"
+  start=$(date +%s)
+  rc=0
+  molecule -c molecule/resources/base.yml test -s "$scenario" >"$log" 2>&1 || rc=$?
+  seconds=$(( $(date +%s) - start ))
+  # The recap lines of the idempotence step: the changes of the second converge.
+  changed=$(sed -n '/idempotence: Executing/,/idempotence: Executed/p' "$log" \
+    | grep -o 'changed=[0-9]*' | awk -F= '{sum += $2; n++} END {if (n) print sum}')
+  result=$([ "$rc" -eq 0 ] && echo passed || echo "FAILED (rc $rc)")
+  line="$scenario: $result in $((seconds / 60))m$((seconds % 60))s; second converge changed=${changed:-?}"
+  echo "$line" | tee -a "$summary"
+  if [ "$rc" -ne 0 ]; then
+    tail -n 60 "$log"
+    status=1
+  fi
+done
+exit "$status"

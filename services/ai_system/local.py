@@ -1,0 +1,476 @@
+"""``ai-system-local``: the whole system on one machine, without Docker (``make run``).
+
+Starts Mosquitto, the master and N workers as child processes, waits until the chat
+answers and every worker registered, prints the chat URL, streams the children's logs
+with a prefix, and stops everything on Ctrl-C or SIGTERM. The pieces (``ManagedProcess``,
+``Mosquitto``, ``LocalSystem``) are what the integration tests and the benchmark use too.
+
+Settings reach the children as environment variables (see README.md): the launcher sets
+only ports, ids and per-worker files, and passes the rest of the caller's environment
+through, so ``GEMINI_API_KEYS=... ai-system-local`` gives the workers real keys.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import contextlib
+import errno
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+LineSink = Callable[[str, str], None]
+"""Receives ``(process name, line)`` for every line a child writes."""
+
+STOP_GRACE_SECONDS = 10.0
+
+
+class StartupError(RuntimeError):
+    """The system could not start: a port is taken, a program is missing or a child died."""
+
+
+# --- one child process ---------------------------------------------------------------------
+
+class ManagedProcess:
+    """A child process whose output (stdout and stderr, merged) is kept and forwarded.
+
+    Children run in their own session so a Ctrl-C in the terminal reaches only the
+    launcher, which then stops them in order (workers first, the broker last).
+    """
+
+    def __init__(self, name: str, argv: list[str], env: Mapping[str, str],
+                 sink: LineSink | None = None, keep_lines: int = 20_000) -> None:
+        self.name = name
+        self.argv = argv
+        self.env = dict(env)
+        self._sink = sink
+        self._lines: collections.deque[str] = collections.deque(maxlen=keep_lines)
+        self._lines_lock = threading.Lock()
+        self._proc: subprocess.Popen[str] | None = None
+        self._reader: threading.Thread | None = None
+
+    def start(self) -> ManagedProcess:
+        try:
+            self._proc = subprocess.Popen(
+                self.argv, env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT, text=True, errors="replace", bufsize=1,
+                start_new_session=True)
+        except OSError as exc:
+            raise StartupError(
+                f"cannot start {self.name} ({self.argv[0]}): {exc.strerror}") from None
+        self._reader = threading.Thread(target=self._read, name=f"log-{self.name}", daemon=True)
+        self._reader.start()
+        return self
+
+    def _read(self) -> None:
+        assert self._proc is not None and self._proc.stdout is not None
+        for raw in self._proc.stdout:
+            line = raw.rstrip("\n")
+            with self._lines_lock:
+                self._lines.append(line)
+            if self._sink is not None:
+                self._sink(self.name, line)
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    @property
+    def returncode(self) -> int | None:
+        return self._proc.poll() if self._proc else None
+
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def output(self) -> str:
+        """Everything the child wrote so far (the last ``keep_lines`` lines)."""
+        with self._lines_lock:
+            return "\n".join(self._lines)
+
+    def tail(self, lines: int = 15) -> str:
+        with self._lines_lock:
+            return "\n".join(list(self._lines)[-lines:])
+
+    def wait(self, timeout: float) -> int:
+        """Until the child exits by itself; its exit code (TimeoutExpired past ``timeout``)."""
+        assert self._proc is not None
+        code = self._proc.wait(timeout)
+        self._join_reader()
+        return code
+
+    def kill(self) -> None:
+        """SIGKILL, no goodbye: what a crash looks like to the rest of the system."""
+        if self.alive():
+            assert self._proc is not None
+            self._proc.kill()
+            self._proc.wait()
+        self._join_reader()
+
+    def terminate(self) -> None:
+        """SIGTERM without waiting (``stop`` waits)."""
+        if self.alive():
+            assert self._proc is not None
+            self._proc.terminate()
+
+    def stop(self, grace: float = STOP_GRACE_SECONDS) -> int | None:
+        """SIGTERM, wait up to ``grace`` seconds, then SIGKILL. Returns the exit code."""
+        if self._proc is None:
+            return None
+        self.terminate()
+        try:
+            self._proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        self._join_reader()
+        return self._proc.returncode
+
+    def _join_reader(self) -> None:
+        # The pipe closes when the child (and anything it forked) exits.
+        if self._reader is not None:
+            self._reader.join(timeout=5)
+
+
+# --- ports and programs --------------------------------------------------------------------
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now (the kernel's choice)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def check_port_free(port: int, what: str) -> None:
+    """Raise ``StartupError`` if something already listens on ``port`` (any address)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # SO_REUSEADDR ignores connections in TIME_WAIT but not a listening socket.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("0.0.0.0", port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise StartupError(
+                    f"port {port} ({what}) is already in use; pick another with the option "
+                    f"shown by --help, or stop whatever listens there") from None
+            raise StartupError(f"port {port} ({what}) cannot be used: {exc.strerror}") from None
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def find_program(name: str, extra_dirs: Iterable[str] = ()) -> str:
+    """``name`` beside this Python (the same virtualenv), on PATH, or in ``extra_dirs``."""
+    beside = Path(sys.executable).parent / name
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    found = shutil.which(name) or shutil.which(name, path=os.pathsep.join(extra_dirs))
+    if not found:
+        raise StartupError(f"{name} is not installed (looked beside {sys.executable}, on PATH "
+                           f"and in {', '.join(extra_dirs) or 'no other place'})")
+    return found
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str,
+               watch: Iterable[ManagedProcess] = (), interval: float = 0.1) -> None:
+    """Poll ``condition``; fail early, with its last output, if a watched child dies."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for proc in watch:
+            if not proc.alive():
+                raise StartupError(
+                    f"{proc.name} exited with code {proc.returncode} while waiting for {what}; "
+                    f"its last output:\n{proc.tail()}")
+        if condition():
+            return
+        if time.monotonic() > deadline:
+            raise StartupError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
+
+
+# --- the broker ----------------------------------------------------------------------------
+
+class Mosquitto:
+    """A throw-away Mosquitto on 127.0.0.1:``port``, anonymous, without persistence."""
+
+    def __init__(self, port: int, workdir: Path, sink: LineSink | None = None) -> None:
+        self.port = port
+        self._conf = workdir / "mosquitto.conf"
+        self._conf.write_text(
+            f"listener {port} 127.0.0.1\n"
+            "allow_anonymous true\n"
+            "persistence false\n"
+            "log_dest stderr\n"
+            "log_type error\nlog_type warning\nlog_type notice\n")
+        self._sink = sink
+        self.process: ManagedProcess | None = None
+
+    def start(self, timeout: float = 10.0) -> None:
+        binary = find_program("mosquitto", ["/usr/sbin", "/usr/local/sbin"])
+        self.process = ManagedProcess(
+            "mosquitto", [binary, "-c", str(self._conf)], os.environ, self._sink).start()
+        wait_until(lambda: port_open(self.port), timeout, f"Mosquitto on port {self.port}",
+                   [self.process])
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+
+
+# --- the whole system ----------------------------------------------------------------------
+
+@dataclass
+class LocalConfig:
+    workers: int = 3
+    web_port: int = 8888
+    grpc_port: int = 50051
+    mqtt_port: int = 1883
+    web_host: str = "127.0.0.1"
+    simulated_seconds: float | None = None  # None: the environment's value, else 10
+    env: Mapping[str, str] = field(default_factory=dict)  # added to every child's environment
+
+
+def http_json(url: str, timeout: float = 2.0) -> tuple[int, Any]:
+    """GET ``url``: (status, parsed JSON body); (0, None) when nothing answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, None
+    except (OSError, ValueError):
+        return 0, None
+
+
+def online_workers(status: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """The workers /api/status reports online, by worker id."""
+    return {
+        worker["worker_id"]: worker
+        for worker in status.get("workers", [])
+        if worker.get("state") != "offline"
+    }
+
+
+class LocalSystem:
+    """Mosquitto, the master and ``config.workers`` workers as child processes.
+
+    Use as a context manager, or call ``start()`` and ``stop()``. ``sink`` receives every
+    output line of every child (the launcher prints them; tests may leave it None and read
+    ``process.output()`` instead).
+    """
+
+    def __init__(self, config: LocalConfig, sink: LineSink | None = None,
+                 base_env: Mapping[str, str] | None = None) -> None:
+        self.config = config
+        self._sink = sink
+        self._base_env = dict(os.environ if base_env is None else base_env)
+        self._tmp = tempfile.TemporaryDirectory(prefix="ai-system-local-")
+        self.workdir = Path(self._tmp.name)
+        self.broker = Mosquitto(config.mqtt_port, self.workdir, sink)
+        self.master: ManagedProcess | None = None
+        self.workers: dict[str, ManagedProcess] = {}
+
+    # -- addresses -------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        host = "127.0.0.1" if self.config.web_host in ("0.0.0.0", "") else self.config.web_host
+        return f"http://{host}:{self.config.web_port}"
+
+    @property
+    def grpc_target(self) -> str:
+        return f"127.0.0.1:{self.config.grpc_port}"
+
+    def status(self) -> dict[str, Any]:
+        """GET /api/status ({} while the master does not answer)."""
+        code, body = http_json(f"{self.url}/api/status")
+        return body if code == 200 and isinstance(body, dict) else {}
+
+    def healthz(self) -> dict[str, Any]:
+        code, body = http_json(f"{self.url}/healthz")
+        return body if code == 200 and isinstance(body, dict) else {}
+
+    def processes(self) -> list[ManagedProcess]:
+        found = [self.broker.process, self.master, *self.workers.values()]
+        return [proc for proc in found if proc is not None]
+
+    # -- environment -----------------------------------------------------------------------
+    def _common_env(self) -> dict[str, str]:
+        env = {**self._base_env, **self.config.env}
+        env.update(
+            PYTHONUNBUFFERED="1",
+            MQTT_HOST="127.0.0.1",
+            MQTT_PORT=str(self.config.mqtt_port),
+        )
+        if self.config.simulated_seconds is not None:
+            env["SIMULATED_WORK_SECONDS"] = str(self.config.simulated_seconds)
+        return env
+
+    def worker_id(self, index: int) -> str:
+        return f"python-worker-local-{index}"
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self, timeout: float = 60.0) -> LocalSystem:
+        cfg = self.config
+        if len({cfg.mqtt_port, cfg.web_port, cfg.grpc_port}) != 3:
+            raise StartupError("the MQTT, web and gRPC ports must differ")
+        for port, what in ((cfg.mqtt_port, "MQTT"), (cfg.web_port, "web chat"),
+                           (cfg.grpc_port, "gRPC")):
+            check_port_free(port, what)
+        try:
+            self.broker.start()
+            self.start_master()
+            for index in range(1, cfg.workers + 1):
+                self.start_worker(index)
+            self.wait_ready(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def start_master(self, wait: bool = False, timeout: float = 60.0) -> ManagedProcess:
+        env = self._common_env()
+        env.update(
+            WEB_HOST=self.config.web_host,
+            WEB_PORT=str(self.config.web_port),
+            GRPC_PORT=str(self.config.grpc_port),
+            GRPC_ADVERTISED_ENDPOINT=self.grpc_target,
+        )
+        self.master = ManagedProcess("master", [find_program("ai-master")], env,
+                                     self._sink).start()
+        if wait:
+            wait_until(lambda: bool(self.healthz()), timeout, "the master's /healthz",
+                       [self.master])
+        return self.master
+
+    def start_worker(self, index: int) -> ManagedProcess:
+        """Start worker ``python-worker-local-<index>`` (again, if it was stopped)."""
+        worker_id = self.worker_id(index)
+        env = self._common_env()
+        env.update(
+            WORKER_ID=worker_id,
+            HEALTH_FILE=str(self.workdir / f"{worker_id}.healthy"),
+        )
+        proc = ManagedProcess(f"worker-{index}", [find_program("ai-worker")], env,
+                              self._sink).start()
+        self.workers[worker_id] = proc
+        return proc
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Until /healthz answers and every running worker shows online in /api/status."""
+        assert self.master is not None
+        wait_until(lambda: bool(self.healthz()), timeout, "the master's /healthz",
+                   self.processes())
+        expected = {wid for wid, proc in self.workers.items() if proc.alive()}
+        wait_until(lambda: expected <= online_workers(self.status()).keys(), timeout,
+                   f"{len(expected)} workers to register", self.processes())
+
+    def stop(self) -> None:
+        """Workers first (they report offline), then the master, then the broker."""
+        for proc in self.workers.values():
+            proc.terminate()  # all at once; each one's stop() below then only waits
+        for proc in self.workers.values():
+            proc.stop()
+        if self.master is not None:
+            self.master.stop()
+        self.broker.stop()
+        self._tmp.cleanup()
+
+    def __enter__(self) -> LocalSystem:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+# --- the console script --------------------------------------------------------------------
+
+class _Printer:
+    """Prefixes each child's lines with its name; one lock so lines never interleave."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def __call__(self, name: str, line: str) -> None:
+        with self._lock:
+            print(f"{name:>10} | {line}", flush=True)
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="ai-system-local",
+        description="Run Mosquitto, the master and N workers on this machine (no Docker). "
+                    "Other settings come from the environment (see services/README.md).")
+    parser.add_argument("--workers", type=int, default=3, help="number of workers (3)")
+    parser.add_argument("--web-port", type=int, default=8888, help="web chat port (8888)")
+    parser.add_argument("--grpc-port", type=int, default=50051, help="master gRPC port (50051)")
+    parser.add_argument("--mqtt-port", type=int, default=1883, help="Mosquitto port (1883)")
+    parser.add_argument("--simulated-seconds", type=float, default=None,
+                        help="simulated work per task (default: SIMULATED_WORK_SECONDS or 10)")
+    args = parser.parse_args(argv)
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
+    if args.simulated_seconds is not None and args.simulated_seconds < 0:
+        parser.error("--simulated-seconds must not be negative")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    config = LocalConfig(
+        workers=args.workers, web_port=args.web_port, grpc_port=args.grpc_port,
+        mqtt_port=args.mqtt_port, web_host=os.environ.get("WEB_HOST", "").strip() or "127.0.0.1",
+        simulated_seconds=args.simulated_seconds)
+    stopping = threading.Event()
+
+    def request_stop(signum: int, _frame: object) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+
+    system = LocalSystem(config, sink=_Printer())
+    print(f"Starting Mosquitto (:{config.mqtt_port}), the master (:{config.web_port}, gRPC "
+          f":{config.grpc_port}) and {config.workers} workers…", flush=True)
+    try:
+        system.start()
+    except StartupError as exc:
+        print(f"ai-system-local: {exc}", file=sys.stderr)
+        return 1
+    print(f"\n  Chat: {system.url}/   (Ctrl-C stops everything)\n", flush=True)
+
+    exit_code = 0
+    while not stopping.wait(0.5):
+        dead = [proc for proc in system.processes() if not proc.alive()]
+        if dead:
+            names = ", ".join(f"{proc.name} (exit {proc.returncode})" for proc in dead)
+            print(f"ai-system-local: {names} stopped unexpectedly; stopping the rest",
+                  file=sys.stderr)
+            exit_code = 1
+            break
+    print("Stopping…", flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        system.stop()
+    return exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

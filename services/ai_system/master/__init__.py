@@ -1,0 +1,1 @@
+"""The master: web chat (Flask + Socket.IO), MQTT dispatch of tasks, gRPC results."""

@@ -1,0 +1,74 @@
+"""The master's web side: the chat page, Socket.IO events and the JSON endpoints.
+
+Handlers stay thin: they validate what the browser sent, call the service and answer.
+Socket.IO runs in threading mode because grpcio does not mix with eventlet or gevent.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask, jsonify, render_template, request
+from flask_socketio import SocketIO, emit, join_room
+
+from ai_system.master.dispatcher import Fail
+from ai_system.master.service import MasterService, QueryRejectedError
+from ai_system.master.sessions import session_id_from_auth
+from ai_system.protocol import EVENT_SESSION, EVENT_USER_QUERY
+
+log = logging.getLogger(__name__)
+
+
+def create_app(
+    service: MasterService, max_query_chars: int, mqtt_connected: Callable[[], bool]
+) -> tuple[Flask, SocketIO]:
+    app = Flask(__name__)  # templates/ and static/ beside this module
+    # Handlers only take a lock briefly, so they run on the connection's own thread
+    # instead of a new thread per event (a large share of the per-question cost).
+    socketio = SocketIO(app, async_mode="threading", async_handlers=False)
+
+    @app.get("/")
+    def index() -> str:
+        return render_template("index.html", max_query_chars=max_query_chars)
+
+    @app.get("/healthz")
+    def healthz() -> Any:
+        return jsonify(status="ok", mqtt_connected=mqtt_connected())
+
+    @app.get("/api/status")
+    def status() -> Any:
+        return jsonify(mqtt_connected=mqtt_connected(), **service.snapshot())
+
+    @socketio.on("connect")
+    def on_connect(auth: object = None) -> None:
+        session_id = session_id_from_auth(auth)
+        # Join the room before the service counts the session as present, so an answer
+        # emitted from then on reaches this connection.
+        join_room(session_id)
+        kept = service.connect(request.sid, session_id)  # type: ignore[attr-defined]
+        emit(EVENT_SESSION, {"session_id": session_id})
+        for event, payload in kept:
+            emit(event, payload)
+
+    @socketio.on("disconnect")
+    def on_disconnect(*_reason: object) -> None:
+        service.disconnect(request.sid)  # type: ignore[attr-defined]
+
+    @socketio.on(EVENT_USER_QUERY)
+    def on_user_query(data: object = None) -> dict[str, Any]:
+        """The return value is the Socket.IO acknowledgement: {task_id} or {error}."""
+        fields = data if isinstance(data, dict) else {}
+        try:
+            task_id = service.submit(request.sid,  # type: ignore[attr-defined]
+                                     fields.get("query"), fields.get("api_key"),
+                                     fields.get("request_id"))
+        except QueryRejectedError as exc:
+            rejection = Fail(session_id="", task_id=None, request_id=exc.request_id,
+                             error=str(exc))
+            emit(rejection.event, rejection.payload())  # to this connection only
+            return {"error": str(exc)}
+        return {"task_id": task_id}
+
+    return app, socketio

@@ -1,0 +1,113 @@
+"""The master's MQTT side: registrations and status in, tasks and master/status out.
+
+Callbacks run on paho's network thread: they parse and hand over to the service, which
+only takes its lock briefly, so the network loop never blocks.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.reasoncodes import ReasonCode
+
+from ai_system.config import MqttSettings
+from ai_system.mqtt import make_client, start
+from ai_system.protocol import (
+    MasterStatus,
+    ProtocolError,
+    Topics,
+    WorkerRegistration,
+    WorkerStatus,
+)
+
+log = logging.getLogger(__name__)
+
+Incoming = TypeVar("Incoming", WorkerRegistration, WorkerStatus)
+
+
+class BusHandler(Protocol):
+    def on_register(self, reg: WorkerRegistration) -> None: ...
+    def on_status(self, status: WorkerStatus) -> None: ...
+    def on_broker_changed(self) -> None: ...
+
+
+class MasterBus:
+    def __init__(self, settings: MqttSettings, handler: BusHandler) -> None:
+        self._settings = settings
+        self._handler = handler
+        self.topics = Topics(settings.topic_prefix)
+        self.client = make_client(
+            settings,
+            client_id=f"ai-master-{socket.gethostname()}-{os.getpid()}",
+            will=(self.topics.master_status, MasterStatus("offline").to_json(), True),
+        )
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.message_callback_add(
+            self.topics.register, self._receiver(WorkerRegistration, handler.on_register))
+        self.client.message_callback_add(
+            self.topics.status, self._receiver(WorkerStatus, handler.on_status))
+
+    @property
+    def connected(self) -> bool:
+        return self.client.is_connected()
+
+    def start(self) -> None:
+        start(self.client, self._settings)
+
+    def publish_task(self, worker_id: str, payload: bytes) -> None:
+        # QoS 1; paho keeps it and sends it after a reconnect if the broker is away.
+        self.client.publish(self.topics.tasks(worker_id), payload, qos=1)
+
+    def stop(self, timeout: float = 3.0) -> None:
+        """Announce offline (retained), then disconnect cleanly (no Last Will)."""
+        if self.client.is_connected():
+            info = self.client.publish(
+                self.topics.master_status, MasterStatus("offline").to_json(), qos=1, retain=True)
+            try:
+                info.wait_for_publish(timeout)
+            except (RuntimeError, ValueError):
+                log.warning("could not announce master offline before stopping")
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    # --- paho callbacks (network thread) --------------------------------------------------
+
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any,
+                    reason: ReasonCode, properties: Any) -> None:
+        if reason.is_failure:
+            log.error("MQTT broker %s:%d refused the connection: %s",
+                      self._settings.host, self._settings.port, reason)
+            return
+        # Before announcing online: workers answer it by re-registering.
+        self._handler.on_broker_changed()
+        client.subscribe([(self.topics.register, 1), (self.topics.status, 1)])
+        client.publish(self.topics.master_status, MasterStatus("online").to_json(),
+                       qos=1, retain=True)
+        log.info("connected to MQTT broker %s:%d", self._settings.host, self._settings.port)
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any,
+                       reason: ReasonCode, properties: Any) -> None:
+        if reason.is_failure:
+            log.warning("lost the MQTT broker (%s); reconnecting", reason)
+        self._handler.on_broker_changed()
+
+    def _receiver(self, kind: type[Incoming],
+                  deliver: Callable[[Incoming], None]) -> Callable[..., None]:
+        """An on_message callback that parses ``kind`` and drops what does not parse."""
+        def on_message(client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+            try:
+                payload = kind.from_json(message.payload)
+            except ProtocolError as exc:
+                log.warning("malformed message on %s dropped: %s", message.topic, exc)
+                return
+            try:
+                deliver(payload)
+            except Exception:  # an exception here would stop paho's network loop
+                log.exception("could not handle a message on %s", message.topic)
+        return on_message

@@ -1,0 +1,93 @@
+"""Which Socket.IO connections belong to which chat session, and answers kept for the away.
+
+A session id outlives a connection: the browser keeps it and sends it in the Socket.IO
+``auth`` payload when it reconnects, and every connection of a session joins the
+Socket.IO room named after it. An answer for a session with no connection is kept
+(bounded per session, for ``ttl`` seconds) and handed over on the next connect. Pure
+logic: the caller holds the lock and passes the time.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+# Client-chosen ids become room names and log fields: keep them short and plain.
+_SESSION_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
+
+
+def session_id_from_auth(auth: object) -> str:
+    """The session id a reconnecting browser sent, or a new one."""
+    if isinstance(auth, dict):
+        value = auth.get("session_id")
+        if isinstance(value, str) and _SESSION_ID.fullmatch(value):
+            return value
+    return str(uuid.uuid4())
+
+
+@dataclass
+class _Kept:
+    expires_at: float
+    event: str
+    payload: dict[str, Any] = field(repr=False)
+
+
+class Sessions:
+    def __init__(self, ttl: float, max_kept_per_session: int = 100) -> None:
+        self._ttl = ttl
+        self._max_kept = max_kept_per_session
+        self._session_of: dict[str, str] = {}  # sid -> session id
+        self._sids: dict[str, set[str]] = {}  # session id -> sids
+        self._kept: dict[str, deque[_Kept]] = {}
+
+    def connect(self, sid: str, session_id: str, now: float) -> list[tuple[str, dict[str, Any]]]:
+        """Record the connection; return the (event, payload) pairs kept for the session."""
+        self._session_of[sid] = session_id
+        self._sids.setdefault(session_id, set()).add(sid)
+        kept = self._kept.pop(session_id, ())
+        return [(item.event, item.payload) for item in kept if item.expires_at > now]
+
+    def disconnect(self, sid: str) -> str | None:
+        """Forget the connection; return its session id (None if unknown)."""
+        session_id = self._session_of.pop(sid, None)
+        if session_id is not None:
+            sids = self._sids[session_id]
+            sids.discard(sid)
+            if not sids:
+                del self._sids[session_id]
+        return session_id
+
+    def session_of(self, sid: str) -> str | None:
+        return self._session_of.get(sid)
+
+    def is_connected(self, session_id: str) -> bool:
+        return session_id in self._sids
+
+    def keep(self, session_id: str, event: str, payload: dict[str, Any], now: float) -> None:
+        """Hold an event for a session with no connection; the oldest go first when full."""
+        kept = self._kept.get(session_id)
+        if kept is None:
+            kept = self._kept[session_id] = deque(maxlen=self._max_kept)
+        kept.append(_Kept(now + self._ttl, event, payload))
+
+    def purge(self, now: float) -> int:
+        """Drop kept events past their time to live; return how many went."""
+        dropped = 0
+        for session_id in list(self._kept):
+            kept = self._kept[session_id]
+            while kept and kept[0].expires_at <= now:
+                kept.popleft()
+                dropped += 1
+            if not kept:
+                del self._kept[session_id]
+        return dropped
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "connections": len(self._session_of),
+            "sessions": len(self._sids),
+            "sessions_with_kept_results": len(self._kept),
+        }

@@ -1,0 +1,354 @@
+// The web chat: one Socket.IO connection to the master, one "entry" per question.
+// Events follow protos/README.md: we emit `user-query` {query, api_key?, request_id} and
+// receive `session`, `task-queued`, `ai-response` and `task-error`, matched to their
+// question by request_id (or task_id). All text from users or the LLM goes through
+// textContent, never innerHTML.
+(() => {
+  "use strict";
+
+  const STORAGE = {
+    session: "ai-system.session-id",
+    apiKey: "ai-system.api-key",
+    conversation: "ai-system.conversation",
+  };
+  const MAX_ENTRIES = 100;
+  const STATUS_TEXT = {
+    connecting: "Connecting…",
+    connected: "Connected",
+    reconnecting: "Reconnecting…",
+    disconnected: "Disconnected",
+  };
+
+  const el = (id) => document.getElementById(id);
+  const ui = {
+    status: el("status"),
+    session: el("session-id"),
+    messages: el("messages"),
+    emptyHint: el("empty-hint"),
+    form: el("composer"),
+    query: el("query"),
+    send: el("send"),
+    count: el("char-count"),
+    apiKey: el("api-key"),
+    forgetKey: el("forget-key"),
+    clear: el("clear"),
+  };
+  const maxChars = ui.query.maxLength > 0 ? ui.query.maxLength : 4000;
+
+  // localStorage can be missing or full (private windows); the chat still works without it.
+  const storage = {
+    get(key) {
+      try { return window.localStorage.getItem(key); } catch { return null; }
+    },
+    set(key, value) {
+      try { window.localStorage.setItem(key, value); } catch { /* not persisted */ }
+    },
+    remove(key) {
+      try { window.localStorage.removeItem(key); } catch { /* nothing stored */ }
+    },
+  };
+
+  // crypto.randomUUID needs a secure context; the lab serves plain http.
+  function newRequestId() {
+    const bytes = new Uint8Array(12);
+    window.crypto.getRandomValues(bytes);
+    return "r-" + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+
+  // --- the conversation model ---------------------------------------------------------
+  // entry: {id, session, query, taskId, state: sending|queued|running|done|error,
+  //         position, answer, meta, error, at}; `view` holds its DOM nodes (not stored).
+  let sessionId = storage.get(STORAGE.session) || "";
+  const entries = [];
+  const byId = new Map();
+  const byTask = new Map();
+
+  function loadConversation() {
+    let saved = [];
+    try { saved = JSON.parse(storage.get(STORAGE.conversation) || "[]"); } catch { saved = []; }
+    if (!Array.isArray(saved)) saved = [];
+    for (const data of saved) {
+      if (data && typeof data.id === "string") addEntry(data);
+    }
+  }
+
+  function saveConversation() {
+    while (entries.length > MAX_ENTRIES) {
+      const old = entries.shift();
+      byId.delete(old.id);
+      if (old.taskId) byTask.delete(old.taskId);
+      old.view.row.remove();
+    }
+    const plain = entries.map(({ view, ...data }) => data);
+    storage.set(STORAGE.conversation, JSON.stringify(plain));
+  }
+
+  function addEntry(data) {
+    const entry = { ...data, view: renderEntry(data) };
+    entries.push(entry);
+    byId.set(entry.id, entry);
+    if (entry.taskId) byTask.set(entry.taskId, entry);
+    updateReply(entry);
+    return entry;
+  }
+
+  // An event names its question by request_id (ours) or task_id; an answer for a question
+  // this page never saw (asked from another tab with the same session) gets its own entry.
+  function findEntry(payload, createIfMissing) {
+    let entry = (payload.request_id && byId.get(payload.request_id))
+      || (payload.task_id && byTask.get(payload.task_id));
+    if (!entry && createIfMissing) {
+      entry = addEntry({
+        id: payload.request_id || "task-" + (payload.task_id || newRequestId()),
+        session: sessionId, query: null, taskId: null, state: "running", at: Date.now(),
+      });
+    }
+    if (entry && payload.task_id && entry.taskId !== payload.task_id) {
+      entry.taskId = payload.task_id;
+      byTask.set(payload.task_id, entry);
+    }
+    return entry;
+  }
+
+  function isPending(entry) {
+    return entry.state === "sending" || entry.state === "queued" || entry.state === "running";
+  }
+
+  function update(entry, changes) {
+    Object.assign(entry, changes);
+    updateReply(entry);
+    saveConversation();
+  }
+
+  // --- rendering ----------------------------------------------------------------------
+  function node(tag, className, text) {
+    const n = document.createElement(tag);
+    if (className) n.className = className;
+    if (text !== undefined) n.textContent = text;
+    return n;
+  }
+
+  function renderEntry(entry) {
+    const row = node("section", "exchange");
+    if (entry.query !== null && entry.query !== undefined) {
+      const question = node("div", "message question");
+      question.appendChild(node("p", "message-text", entry.query));
+      row.appendChild(question);
+    }
+    const reply = node("div", "message reply");
+    row.appendChild(reply);
+    ui.emptyHint.hidden = true;
+    const nearBottom = isNearBottom();
+    ui.messages.appendChild(row);
+    if (nearBottom) scrollToBottom();
+    return { row, reply };
+  }
+
+  function formatMs(ms) {
+    if (typeof ms !== "number" || !Number.isFinite(ms)) return "—";
+    return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(ms < 10000 ? 2 : 1)} s`;
+  }
+
+  function metaItem(field, label, value) {
+    const item = node("span", "meta-item");
+    item.dataset.field = field;
+    item.appendChild(node("span", "meta-label", label + " "));
+    item.appendChild(node("span", "meta-value", value));
+    return item;
+  }
+
+  function renderMeta(meta) {
+    const box = node("div", "meta");
+    const provider = meta.model ? `${meta.provider || "?"} / ${meta.model}` : (meta.provider || "?");
+    box.append(
+      metaItem("worker", "worker", meta.worker_id || "?"),
+      metaItem("node", "node", meta.node || "?"),
+      metaItem("provider", "provider", provider),
+      metaItem("processing", "processing", formatMs(meta.processing_time_ms)),
+      metaItem("queue-wait", "queue wait", formatMs(meta.queue_wait_ms)),
+    );
+    return box;
+  }
+
+  function pendingText(entry) {
+    if (entry.state === "sending") return "Sending…";
+    if (entry.state === "queued" && entry.position) {
+      return `Queued: position ${entry.position}. Waiting for an idle worker…`;
+    }
+    return "A worker is answering…";
+  }
+
+  function updateReply(entry) {
+    const reply = entry.view.reply;
+    const nearBottom = isNearBottom();
+    reply.replaceChildren();
+    reply.className = "message reply";
+    reply.dataset.requestId = entry.id;
+    if (entry.taskId) reply.dataset.taskId = entry.taskId;
+    if (entry.state === "done") {
+      reply.classList.add("answer");
+      reply.appendChild(node("p", "message-text", entry.answer || ""));
+      reply.appendChild(renderMeta(entry.meta || {}));
+    } else if (entry.state === "error") {
+      reply.classList.add("error");
+      reply.setAttribute("role", "alert");
+      reply.appendChild(node("p", "message-text", entry.error || "The question failed."));
+    } else {
+      reply.classList.add("pending", entry.state);
+      reply.appendChild(node("span", "spinner"));
+      reply.appendChild(node("span", "progress-text", pendingText(entry)));
+    }
+    if (nearBottom) scrollToBottom();
+  }
+
+  function isNearBottom() {
+    const m = ui.messages;
+    return m.scrollHeight - m.scrollTop - m.clientHeight < 80;
+  }
+
+  function scrollToBottom() {
+    ui.messages.scrollTop = ui.messages.scrollHeight;
+  }
+
+  function setStatus(state) {
+    ui.status.dataset.state = state;
+    ui.status.textContent = STATUS_TEXT[state];
+  }
+
+  function updateComposer() {
+    const length = ui.query.value.length;
+    ui.count.textContent = `${length} / ${maxChars}`;
+    ui.count.classList.toggle("near-limit", length > maxChars * 0.9);
+    ui.send.disabled = ui.query.value.trim().length === 0 || length > maxChars;
+    // Grow with the text up to the CSS max-height.
+    ui.query.style.height = "auto";
+    ui.query.style.height = ui.query.scrollHeight + "px";
+  }
+
+  // --- the connection -----------------------------------------------------------------
+  // `auth` as a function: every reconnection presents the current session id, so answers
+  // that arrived while we were away are delivered. Closing on unload tells the master at
+  // once that we left, so it keeps our answers instead of sending them to a dead socket.
+  const socket = window.io({
+    auth: (cb) => cb(sessionId ? { session_id: sessionId } : {}),
+    closeOnBeforeunload: true,
+  });
+
+  socket.on("connect", () => setStatus("connected"));
+  socket.on("disconnect", () => setStatus(socket.active ? "reconnecting" : "disconnected"));
+  socket.on("connect_error", () => setStatus(socket.active ? "reconnecting" : "disconnected"));
+  socket.io.on("reconnect_failed", () => setStatus("disconnected"));
+
+  socket.on("session", (payload) => {
+    if (!payload || typeof payload.session_id !== "string") return;
+    const previous = sessionId;
+    sessionId = payload.session_id;
+    storage.set(STORAGE.session, sessionId);
+    ui.session.textContent = sessionId;
+    // A new session (the master forgot ours) cannot receive answers to the old one's questions.
+    if (previous && previous !== sessionId) {
+      for (const entry of entries) {
+        if (isPending(entry) && entry.session === previous) {
+          update(entry, {
+            state: "error",
+            error: "The server started a new session, so this answer cannot arrive. Please ask again.",
+          });
+        }
+      }
+    }
+  });
+
+  socket.on("task-queued", (payload) => {
+    const entry = payload && findEntry(payload, false);
+    if (entry && isPending(entry)) update(entry, { state: "queued", position: payload.position });
+  });
+
+  socket.on("ai-response", (payload) => {
+    if (!payload) return;
+    const entry = findEntry(payload, true);
+    if (entry.state === "done") return;  // at-least-once delivery: keep the first answer
+    update(entry, {
+      state: "done",
+      answer: payload.response,
+      meta: {
+        worker_id: payload.worker_id,
+        node: payload.node,
+        provider: payload.provider,
+        model: payload.model,
+        processing_time_ms: payload.processing_time_ms,
+        queue_wait_ms: payload.queue_wait_ms,
+      },
+    });
+  });
+
+  socket.on("task-error", (payload) => {
+    if (!payload) return;
+    const entry = findEntry(payload, true);
+    if (entry.state !== "done") update(entry, { state: "error", error: payload.error });
+  });
+
+  // --- sending ------------------------------------------------------------------------
+  function send() {
+    const query = ui.query.value;
+    if (!query.trim() || query.length > maxChars) return;
+    const entry = addEntry({
+      id: newRequestId(), session: sessionId, query, taskId: null, state: "sending",
+      at: Date.now(),
+    });
+    saveConversation();
+    ui.query.value = "";
+    updateComposer();
+    scrollToBottom();
+
+    const payload = { query, request_id: entry.id };
+    const apiKey = ui.apiKey.value.trim();
+    if (apiKey) payload.api_key = apiKey;
+    // Emits made while disconnected are buffered by the client and sent on reconnection.
+    socket.emit("user-query", payload, (ack) => {
+      if (ack && ack.error) {
+        update(entry, { state: "error", error: ack.error });
+      } else if (ack && ack.task_id) {
+        findEntry({ request_id: entry.id, task_id: ack.task_id }, false);
+        if (entry.state === "sending") update(entry, { state: "running" });
+        else saveConversation();
+      }
+    });
+  }
+
+  ui.form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    send();
+  });
+  ui.query.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      send();
+    }
+  });
+  ui.query.addEventListener("input", updateComposer);
+
+  ui.apiKey.value = storage.get(STORAGE.apiKey) || "";
+  ui.apiKey.addEventListener("input", () => {
+    const key = ui.apiKey.value.trim();
+    if (key) storage.set(STORAGE.apiKey, key);
+    else storage.remove(STORAGE.apiKey);
+  });
+  ui.forgetKey.addEventListener("click", () => {
+    ui.apiKey.value = "";
+    storage.remove(STORAGE.apiKey);
+  });
+
+  ui.clear.addEventListener("click", () => {
+    for (const entry of entries) entry.view.row.remove();
+    entries.length = 0;
+    byId.clear();
+    byTask.clear();
+    storage.remove(STORAGE.conversation);
+    ui.emptyHint.hidden = false;
+  });
+
+  if (sessionId) ui.session.textContent = sessionId;
+  loadConversation();
+  updateComposer();
+  scrollToBottom();
+})();

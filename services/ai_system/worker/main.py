@@ -1,0 +1,70 @@
+"""``ai-worker``: one worker process (settings from the environment, see config.py)."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import signal
+import sys
+import threading
+from types import FrameType
+
+from ai_system.config import ConfigError, WorkerSettings
+from ai_system.mqtt import MqttLogHandler, configure_logging
+from ai_system.worker.bus import WorkerBus
+from ai_system.worker.callback import ResultSender
+from ai_system.worker.health import HealthFile
+from ai_system.worker.providers.factory import Providers
+from ai_system.worker.runner import TaskRunner
+from ai_system.worker.state import Delivery, WorkerState
+
+log = logging.getLogger("ai_system.worker")
+
+# Their INFO lines name every HTTP request: too chatty for the per-task path.
+_QUIET_LOGGERS = ("httpx", "httpx2", "openai", "google_genai")
+_RUNNER_JOIN_SECONDS = 2.0
+
+
+def main() -> int:
+    try:
+        settings = WorkerSettings.from_env()
+    except ConfigError as exc:
+        print(f"ai-worker: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(f"worker:{settings.worker_id}", settings.log_level)
+    for name in _QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+    stopping = threading.Event()
+    tasks: queue.Queue[Delivery | None] = queue.Queue()
+    state = WorkerState(settings.worker_id)
+    health = HealthFile(settings.health_file)
+    sender = ResultSender(settings.grpc_timeout_seconds, settings.grpc_max_attempts, stopping)
+    bus = WorkerBus(settings, tasks, state, health)
+    runner = TaskRunner(settings, Providers(settings), sender, tasks, state,
+                        bus.publish_status, stopping)
+    logging.getLogger().addHandler(MqttLogHandler(
+        bus.client, bus.topics.logs, f"worker:{settings.worker_id}", settings.mqtt_log_level))
+
+    def request_stop(_signum: int, _frame: FrameType | None) -> None:
+        stopping.set()  # only this: the handler may interrupt a thread holding a log lock
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+
+    log.info("worker %s on node %s: provider %s, model %s, %d configured key(s), "
+             "simulated work %g s", settings.worker_id, settings.node, settings.provider,
+             settings.model, len(settings.api_keys), settings.simulated_work_seconds)
+    runner.start()
+    bus.start()
+    stopping.wait()
+    log.info("stopping")
+    runner.stop(_RUNNER_JOIN_SECONDS)
+    bus.stop()
+    sender.close()
+    log.info("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""LLM providers: one module per provider, the key pool, and the factory choosing them."""

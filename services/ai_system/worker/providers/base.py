@@ -1,0 +1,115 @@
+"""The provider interface, its answer, and what every keyed provider shares.
+
+``KeyedProvider`` holds the key rotation (next key on HTTP 429) and the cache of SDK
+clients (one per key, so connections are reused); the provider modules only talk to
+their SDK and translate its exceptions into ``ai_system.worker.providers.errors``.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from ai_system.worker.providers.errors import (
+    BadKeyError,
+    QuotaExhaustedError,
+    RateLimitedError,
+)
+from ai_system.worker.providers.keys import KeyPool
+
+# Users may type many different keys; the clients of the least recently used ones go.
+_CLIENT_CACHE_SIZE = 32
+
+ClientT = TypeVar("ClientT")
+
+
+@dataclass(frozen=True)
+class Answer:
+    text: str
+    provider: str
+    model: str
+
+
+class Provider(ABC):
+    """Answers one query, with the user's own key or with a key from the worker's pool."""
+
+    name: str
+    model: str
+
+    @abstractmethod
+    def ask(self, query: str, user_key: str = "") -> Answer:
+        """The answer, or a ``ProviderError`` whose message is meant for the user."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where and how a keyed provider is reached."""
+
+    name: str
+    model: str
+    base_url: str
+    timeout_seconds: float
+
+
+class KeyedProvider(Provider, Generic[ClientT]):
+    """A provider behind API keys. Subclasses implement ``_make_client`` and ``_complete``."""
+
+    def __init__(self, endpoint: Endpoint, pool: KeyPool) -> None:
+        self.name = endpoint.name
+        self.model = endpoint.model
+        self.endpoint = endpoint
+        self._pool = pool
+        self._clients: OrderedDict[str, ClientT] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.endpoint!r}, {self._pool!r})"
+
+    @abstractmethod
+    def _make_client(self, key: str) -> ClientT:
+        """A new SDK client using ``key``."""
+
+    @abstractmethod
+    def _complete(self, client: ClientT, query: str, key: str) -> str:
+        """The answer text; SDK exceptions translated (``key`` only to redact messages)."""
+
+    def ask(self, query: str, user_key: str = "") -> Answer:
+        if user_key:
+            try:
+                return self._answer(query, user_key)
+            except RateLimitedError:
+                raise QuotaExhaustedError(
+                    f"Your {self.name} API key is rate-limited or out of quota (HTTP 429); "
+                    "try again later or use another key.") from None
+        if not len(self._pool):
+            raise BadKeyError(
+                f"No {self.name} API key is configured on this worker and none was typed "
+                "in the chat.")
+        # Each key is tried at most once per question, so a zero cool-down cannot loop.
+        for _ in range(len(self._pool)):
+            key = self._pool.acquire(self.name)
+            try:
+                return self._answer(query, key)
+            except RateLimitedError:
+                self._pool.cool_down(key)
+        raise self._pool.exhausted_error(self.name)
+
+    def _answer(self, query: str, key: str) -> Answer:
+        text = self._complete(self._client(key), query, key)
+        return Answer(text=text, provider=self.name, model=self.model)
+
+    def _client(self, key: str) -> ClientT:
+        with self._lock:
+            client = self._clients.get(key)
+            if client is not None:
+                self._clients.move_to_end(key)
+                return client
+        client = self._make_client(key)
+        with self._lock:
+            self._clients[key] = client
+            if len(self._clients) > _CLIENT_CACHE_SIZE:
+                self._clients.popitem(last=False)
+        return client

@@ -1,0 +1,110 @@
+"""The worker's one processing thread: takes tasks one at a time and returns their results.
+
+Per task: report busy, ask the provider, simulate the work, send the result over gRPC,
+report idle. A provider failure becomes a result with ``error`` set, so the user hears
+about it and the worker carries on. Per-task logs are DEBUG: the hot path stays quiet.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+
+from ai_system.config import WorkerSettings
+from ai_system.protocol import WorkerStatus, now_ms
+from ai_system.rpc.worker_callback_pb2 import TaskResult
+from ai_system.worker.callback import ResultSender
+from ai_system.worker.providers.errors import ProviderError
+from ai_system.worker.providers.factory import Providers
+from ai_system.worker.state import Delivery, WorkerState
+
+log = logging.getLogger(__name__)
+
+
+class TaskRunner:
+    """Consumes ``tasks`` until ``stopping`` is set (a ``None`` in the queue wakes it up)."""
+
+    def __init__(
+        self,
+        settings: WorkerSettings,
+        providers: Providers,
+        sender: ResultSender,
+        tasks: queue.Queue[Delivery | None],
+        state: WorkerState,
+        publish_status: Callable[[WorkerStatus], None],
+        stopping: threading.Event,
+    ) -> None:
+        self._worker_id = settings.worker_id
+        self._simulated_seconds = settings.simulated_work_seconds
+        self._providers = providers
+        self._sender = sender
+        self._tasks = tasks
+        self._state = state
+        self._publish_status = publish_status
+        self._stopping = stopping
+        self._thread = threading.Thread(target=self._run, name="task-runner", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float) -> None:
+        """Abandons the current task (its master requeues it) and waits up to ``timeout``."""
+        self._stopping.set()
+        self._tasks.put(None)
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            delivery = self._tasks.get()
+            if delivery is None:
+                continue
+            try:
+                self.process(delivery)
+            except Exception:
+                # A bug must not end the only processing thread; the master requeues the task.
+                log.exception("task %s failed in the worker", delivery.task.task_id)
+                self._publish_status(self._state.finish())
+
+    def process(self, delivery: Delivery) -> None:
+        task = delivery.task
+        self._publish_status(self._state.start(task.task_id))
+        provider = self._providers.choose(task.api_key)
+        asked_at = time.monotonic()
+        text, error, model = "", "", provider.model
+        try:
+            answer = provider.ask(task.query, task.api_key)
+            text, model = answer.text, answer.model
+        except ProviderError as exc:
+            error = str(exc)
+            log.warning("task %s: %s", task.task_id, error)
+        except Exception as exc:
+            # An SDK surprise (say, a malformed response) is still an answer to the user.
+            # Only the type is logged: SDK messages and tracebacks may quote request details.
+            log.error("task %s: %s failed unexpectedly (%s)", task.task_id, provider.name,
+                      type(exc).__name__)
+            error = f"{provider.name} failed unexpectedly; try again later."
+        provider_ms = int((time.monotonic() - asked_at) * 1000)
+        # Only an answer is worth the simulated work; an error reaches the user at once.
+        if not error and self._simulated_seconds and self._stopping.wait(self._simulated_seconds):
+            return
+        result = TaskResult(
+            worker_id=self._worker_id,
+            session_id=task.session_id,
+            original_query=task.query,
+            ai_response=text,
+            processing_time_ms=int((time.monotonic() - delivery.received_at) * 1000),
+            query_timestamp=task.timestamp,
+            completion_timestamp=now_ms(),
+            task_id=task.task_id,
+            provider=provider.name,
+            model=model,
+            error=error,
+            attempt=task.attempt,
+            provider_time_ms=provider_ms,
+        )
+        if self._sender.send(task.grpc_endpoint, result):
+            log.debug("task %s done in %d ms", task.task_id, result.processing_time_ms)
+        self._publish_status(self._state.finish())

@@ -1,0 +1,113 @@
+"""Headless Chromium uses the chat page the way a person does."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import SystemFactory
+from selenium import webdriver
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support.ui import WebDriverWait
+from support.browser import chromium
+from support.llm_stand_in import StandIn
+from support.system import wait_status
+
+from ai_system.local import LocalSystem
+
+pytestmark = pytest.mark.browser
+
+TIMEOUT = 30
+
+
+@pytest.fixture
+def browser() -> Iterator[webdriver.Chrome]:
+    with chromium() as driver:
+        yield driver
+
+
+def open_chat(driver: webdriver.Chrome, url: str) -> str:
+    """Load the page, wait until it is connected; return the session id it shows."""
+    driver.get(url)
+    wait = WebDriverWait(driver, TIMEOUT)
+    wait.until(lambda d: d.find_element(By.ID, "status").get_attribute("data-state")
+               == "connected")
+    wait.until(lambda d: d.find_element(By.ID, "session-id").text not in ("", "—"))
+    return driver.find_element(By.ID, "session-id").text
+
+
+def ask(driver: webdriver.Chrome, question: str) -> WebElement:
+    """Type and send a question; return its reply bubble once the master accepted it."""
+    driver.find_element(By.ID, "query").send_keys(question)
+    driver.find_element(By.ID, "send").click()
+    return WebDriverWait(driver, TIMEOUT).until(
+        lambda d: d.find_element(By.CSS_SELECTOR, ".exchange:last-child .message.reply")
+        if d.find_element(By.CSS_SELECTOR, ".exchange:last-child .message.reply")
+        .get_attribute("data-task-id") else None)
+
+
+def meta(reply: WebElement) -> dict[str, str]:
+    return {item.get_attribute("data-field"): item.find_element(By.CLASS_NAME, "meta-value").text
+            for item in reply.find_elements(By.CSS_SELECTOR, ".meta .meta-item")}
+
+
+def test_a_question_typed_in_the_page_is_answered_with_its_metadata(
+        shared_system: LocalSystem, browser: webdriver.Chrome, artifacts: Path) -> None:
+    open_chat(browser, shared_system.url + "/")
+    reply = ask(browser, "What is the capital of Colombia?")
+    WebDriverWait(browser, TIMEOUT).until(
+        lambda _: "answer" in (reply.get_attribute("class") or "").split())
+
+    assert "What is the capital of Colombia?" in reply.find_element(
+        By.CLASS_NAME, "message-text").text
+    fields = meta(reply)
+    assert fields["worker"] in shared_system.workers
+    assert fields["node"] not in ("", "?")
+    assert fields["provider"] == "offline / offline-echo"
+    assert fields["processing"].endswith(("ms", "s"))
+    assert fields["queue-wait"].endswith(("ms", "s"))
+    assert browser.find_element(By.ID, "query").get_attribute("value") == ""
+    browser.save_screenshot(str(artifacts / "chat.png"))
+
+
+def test_a_reloaded_page_keeps_its_session_and_gets_the_answer_that_came_meanwhile(
+        system_factory: SystemFactory, browser: webdriver.Chrome) -> None:
+    system = system_factory(workers=1, simulated_seconds=3)
+    session_id = open_chat(browser, system.url + "/")
+    reply = ask(browser, "Keep this for me")
+    task_id = reply.get_attribute("data-task-id")
+    browser.get("about:blank")  # the user leaves before the answer
+    wait_status(system, lambda s: s["sessions"]["sessions_with_kept_results"] >= 1,
+                "the master to keep the answer for the absent page")
+
+    assert open_chat(browser, system.url + "/") == session_id
+    answered = WebDriverWait(browser, TIMEOUT).until(
+        lambda d: d.find_elements(By.CSS_SELECTOR, f'.message.answer[data-task-id="{task_id}"]'))
+    # The answer lands under its own question, restored from the browser's storage.
+    exchange = answered[0].find_element(By.XPATH, "..")
+    assert exchange.find_element(By.CSS_SELECTOR, ".question").text == "Keep this for me"
+    assert "Keep this for me" in answered[0].text
+
+
+def test_the_api_key_typed_in_the_page_is_kept_sent_and_never_shown(
+        system_factory: SystemFactory, browser: webdriver.Chrome) -> None:
+    key = "AIzaSy-typed-in-the-browser-0123456789"
+    with StandIn("gemini") as gemini:
+        # An offline worker sends users' keys to Gemini: here, the stand-in.
+        system = system_factory(workers=1, simulated_seconds=0,
+                                env={"LLM_BASE_URL": gemini.base_url})
+        open_chat(browser, system.url + "/")
+        browser.find_element(By.CSS_SELECTOR, "#key-panel summary").click()
+        browser.find_element(By.ID, "api-key").send_keys(key)
+        reply = ask(browser, "Use my key, please")
+        WebDriverWait(browser, TIMEOUT).until(
+            lambda _: "answer" in (reply.get_attribute("class") or "").split())
+        assert gemini.keys_seen == [key]
+
+    assert meta(reply)["provider"].startswith("gemini")
+    assert key not in browser.find_element(By.ID, "messages").text
+    # Kept in this browser only: a reload still has it.
+    open_chat(browser, system.url + "/")
+    assert browser.find_element(By.ID, "api-key").get_attribute("value") == key

@@ -1,0 +1,100 @@
+"""Fixtures shared by every test: free ports, whole local systems, artifact paths.
+
+A system is the real thing (``ai_system.local.LocalSystem``): Mosquitto, ``ai-master`` and
+``ai-worker`` processes on free ports. Workers run the offline provider with short
+simulated work, so queueing is visible and the suite stays quick. When a test fails, the
+children's output is written to test-artifacts/logs/.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Generator, Iterator
+from pathlib import Path
+
+import pytest
+
+from ai_system.local import LocalConfig, LocalSystem, free_port
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "test-artifacts"
+
+# Short enough for a quick suite, long enough that a second question finds the worker busy.
+SIMULATED_SECONDS = 1.0
+
+SystemFactory = Callable[..., LocalSystem]
+
+
+def hermetic_env() -> dict[str, str]:
+    """The caller's environment without anything that would make workers call a real LLM."""
+    env = {name: value for name, value in os.environ.items()
+           if not re.search(r"_API_KEYS?(_FILE)?$|^LLM_|^MQTT_|^WEB_|^GRPC_", name)}
+    env.update(LLM_PROVIDER="offline", LOG_LEVEL="INFO")
+    return env
+
+
+def make_system(workers: int = 2, simulated_seconds: float = SIMULATED_SECONDS,
+                env: dict[str, str] | None = None) -> LocalSystem:
+    """A started system on free ports (the caller stops it)."""
+    config = LocalConfig(
+        workers=workers, web_port=free_port(), grpc_port=free_port(), mqtt_port=free_port(),
+        simulated_seconds=simulated_seconds, env=env or {})
+    return LocalSystem(config, base_env=hermetic_env()).start()
+
+
+def save_logs(system: LocalSystem, name: str) -> Path:
+    folder = ARTIFACTS / "logs" / re.sub(r"[^\w.-]+", "_", name)
+    folder.mkdir(parents=True, exist_ok=True)
+    for proc in system.processes():
+        (folder / f"{proc.name}.log").write_text(proc.output() + "\n")
+    return folder
+
+
+FAILED = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+        item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if report.failed:
+        item.stash.setdefault(FAILED, True)
+    return report
+
+
+@pytest.fixture
+def system_factory(request: pytest.FixtureRequest) -> Iterator[SystemFactory]:
+    """Start systems inside one test; all are stopped (logs kept on failure) at its end."""
+    started: list[LocalSystem] = []
+
+    def factory(**kwargs: object) -> LocalSystem:
+        system = make_system(**kwargs)  # type: ignore[arg-type]
+        started.append(system)
+        return system
+
+    yield factory
+    for system in started:
+        if request.node.stash.get(FAILED, False):
+            save_logs(system, request.node.nodeid)
+        system.stop()
+
+
+@pytest.fixture(scope="session")
+def shared_system() -> Iterator[LocalSystem]:
+    """One system with two workers for every test that leaves it as it found it.
+
+    Its logs always go to test-artifacts/logs/shared-system/ (one start saves seconds
+    per test; the logs tell which test disturbed it, if one ever does).
+    """
+    system = make_system(workers=2)
+    yield system
+    save_logs(system, "shared-system")
+    system.stop()
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS

@@ -1,0 +1,155 @@
+"""Local HTTP stand-ins for the LLM APIs, speaking their real wire formats.
+
+``StandIn`` serves OpenAI's POST /v1/chat/completions (key in ``Authorization: Bearer``)
+or Gemini's POST /v1[beta]/models/{model}:generateContent (key in ``x-goog-api-key``), with
+the bodies the real services send for success, a rejected key, 429 and server errors.
+Each key gets a behaviour; every request is recorded so tests can see which key was used.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+SLOW_SECONDS = 3.0
+
+
+@dataclass(frozen=True)
+class Seen:
+    path: str
+    key: str
+    body: dict[str, Any]
+
+
+def _openai_error(status: int, key: str) -> dict[str, Any]:
+    # OpenAI's own 401 message quotes part of the key; ours quotes all of it, on purpose.
+    errors = {
+        401: ("invalid_request_error", "invalid_api_key",
+              f"Incorrect API key provided: {key}. You can find your API key at "
+              "https://platform.openai.com/account/api-keys."),
+        403: ("invalid_request_error", "unsupported_country_region_territory",
+              "Country, region, or territory not supported"),
+        429: ("requests", "rate_limit_exceeded",
+              "Rate limit reached for requests. Please try again in 20s."),
+        500: ("server_error", None, f"The server had an error processing key {key}."),
+    }
+    kind, code, message = errors[status]
+    return {"error": {"message": message, "type": kind, "param": None, "code": code}}
+
+
+def _gemini_error(status: int, key: str) -> dict[str, Any]:
+    errors = {
+        # What Google really answers for an invalid key: 400 with reason API_KEY_INVALID.
+        400: ("INVALID_ARGUMENT", "API key not valid. Please pass a valid API key.",
+              [{"@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "reason": "API_KEY_INVALID", "domain": "googleapis.com",
+                "metadata": {"service": "generativelanguage.googleapis.com"}}]),
+        403: ("PERMISSION_DENIED", "Permission denied: Consumer has been suspended.", []),
+        429: ("RESOURCE_EXHAUSTED",
+              "You exceeded your current quota, please check your plan and billing details.",
+              []),
+        500: ("INTERNAL", f"An internal error has occurred for key {key}.", []),
+    }
+    status_name, message, details = errors[status]
+    error: dict[str, Any] = {"code": status, "message": message, "status": status_name}
+    if details:
+        error["details"] = details
+    return {"error": error}
+
+
+class StandIn:
+    """One fake API server; ``behaviour[key]`` is "ok", "slow" or an HTTP status."""
+
+    def __init__(self, dialect: str) -> None:
+        self.dialect = dialect
+        self.behaviour: dict[str, str | int] = {}
+        self.seen: list[Seen] = []
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server.daemon_threads = True
+        port = self._server.server_address[1]
+        self.base_url = (f"http://127.0.0.1:{port}/v1" if dialect == "openai"
+                         else f"http://127.0.0.1:{port}")
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
+                                        daemon=True)
+
+    def __enter__(self) -> StandIn:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    @property
+    def keys_seen(self) -> list[str]:
+        return [seen.key for seen in self.seen]
+
+    def respond(self, path: str, key: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        self.seen.append(Seen(path, key, body))
+        behaviour = self.behaviour.get(key, "ok")
+        if behaviour == "slow":
+            time.sleep(SLOW_SECONDS)
+        elif behaviour != "ok":
+            status = int(behaviour)
+            maker = _openai_error if self.dialect == "openai" else _gemini_error
+            return status, maker(status, key)
+        return 200, self._success(path, body)
+
+    def _success(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        if self.dialect == "openai":
+            question = body["messages"][-1]["content"]
+            return {
+                "id": "chatcmpl-standin-1",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": body["model"],
+                "choices": [{
+                    "index": 0,
+                    "message": {"role": "assistant", "content": f"stand-in answer: {question}"},
+                    "finish_reason": "stop",
+                }],
+                "usage": {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12},
+            }
+        question = body["contents"][-1]["parts"][0]["text"]
+        model = path.rsplit("/", 1)[-1].split(":", 1)[0]
+        return {
+            "candidates": [{
+                "content": {"parts": [{"text": f"stand-in answer: {question}"}], "role": "model"},
+                "finishReason": "STOP",
+                "index": 0,
+            }],
+            "usageMetadata": {"promptTokenCount": 5, "candidatesTokenCount": 7,
+                              "totalTokenCount": 12},
+            "modelVersion": model,
+        }
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        stand_in = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                body = json.loads(self.rfile.read(length) or b"{}")
+                if stand_in.dialect == "openai":
+                    key = self.headers.get("Authorization", "").removeprefix("Bearer ")
+                else:
+                    key = self.headers.get("x-goog-api-key", "")
+                status, payload = stand_in.respond(self.path, key, body)
+                data = json.dumps(payload).encode()
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client timed out and left, as the timeout test intends
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        return Handler

@@ -1,0 +1,443 @@
+"""The dispatcher's rules, walked through with an explicit clock: no sleeping, no I/O."""
+
+from __future__ import annotations
+
+import pytest
+
+from ai_system.master.dispatcher import (
+    Ack,
+    Assign,
+    Deliver,
+    Dispatcher,
+    Effect,
+    Fail,
+    Queued,
+    UnknownWorkerError,
+    WorkerResult,
+)
+from ai_system.protocol import WorkerRegistration, WorkerStatus
+
+TIMEOUT = 30.0
+ENDPOINT = "master:50051"
+
+
+def make(max_attempts: int = 3) -> Dispatcher:
+    return Dispatcher(grpc_endpoint=ENDPOINT, task_timeout=TIMEOUT, max_attempts=max_attempts,
+                      stale_idle_grace=5.0, finished_memory=100)
+
+
+def register(d: Dispatcher, worker_id: str, now: float = 0.0, status: str = "idle",
+             node: str = "") -> list[Effect]:
+    return d.register(now, WorkerRegistration(
+        worker_id=worker_id, hostname=f"host-{worker_id}", node=node or f"node-{worker_id}",
+        provider="offline", status=status))  # type: ignore[arg-type]
+
+
+def status(d: Dispatcher, worker_id: str, state: str, task_id: str | None = None,
+           now: float = 0.0) -> list[Effect]:
+    return d.status(now, WorkerStatus(worker_id=worker_id, status=state,  # type: ignore[arg-type]
+                                      task_id=task_id))
+
+
+def submit(d: Dispatcher, task_id: str, now: float = 0.0, session: str = "s1",
+           **extra: str) -> list[Effect]:
+    return d.submit(now, task_id=task_id, session_id=session, query=f"question {task_id}",
+                    **extra)
+
+
+def result(d: Dispatcher, task_id: str, worker_id: str, now: float = 0.0,
+           **extra: object) -> tuple[Ack, list[Effect]]:
+    return d.result(now, WorkerResult(task_id=task_id, worker_id=worker_id,
+                                      **extra))  # type: ignore[arg-type]
+
+
+def assigns(effects: list[Effect]) -> list[tuple[str, str, int]]:
+    """(task, worker, attempt) of every Assign, in order."""
+    return [(e.message.task_id, e.message.worker_id, e.message.attempt)
+            for e in effects if isinstance(e, Assign)]
+
+
+def of_type(effects: list[Effect], kind: type) -> list:
+    return [e for e in effects if isinstance(e, kind)]
+
+
+def worker_state(d: Dispatcher, worker_id: str) -> dict:
+    return next(w for w in d.snapshot()["workers"] if w["worker_id"] == worker_id)
+
+
+# --- submission, queueing and fairness ---------------------------------------------------
+
+def test_a_question_goes_to_an_idle_worker_with_the_full_task_message() -> None:
+    d = make()
+    register(d, "w1")
+    effects = submit(d, "t1", now=100.0, session="sess", api_key="k-secret", request_id="r1")
+    assert len(effects) == 1 and isinstance(effects[0], Assign)
+    message = effects[0].message
+    assert (message.worker_id, message.session_id, message.task_id) == ("w1", "sess", "t1")
+    assert (message.query, message.api_key, message.grpc_endpoint) == (
+        "question t1", "k-secret", ENDPOINT)
+    assert message.attempt == 1
+    assert message.timestamp == 100_000
+    assert worker_state(d, "w1")["state"] == "busy"
+
+
+def test_without_workers_questions_queue_in_order_with_one_based_positions() -> None:
+    d = make()
+    positions = [of_type(submit(d, f"t{i}", session=f"s{i}", request_id=f"r{i}"), Queued)[0]
+                 for i in range(3)]
+    assert [(q.task_id, q.position, q.session_id) for q in positions] == [
+        ("t0", 1, "s0"), ("t1", 2, "s1"), ("t2", 3, "s2")]
+    assert positions[1].payload() == {"task_id": "t1", "position": 2, "request_id": "r1"}
+    assert d.snapshot()["queue_depth"] == 3
+
+
+def test_a_registering_worker_takes_the_oldest_queued_question() -> None:
+    d = make()
+    submit(d, "t1")
+    submit(d, "t2")
+    assert assigns(register(d, "w1")) == [("t1", "w1", 1)]
+    assert d.snapshot()["queue_depth"] == 1
+
+
+def test_a_result_frees_the_worker_and_hands_it_the_next_question_at_once() -> None:
+    d = make()
+    register(d, "w1")
+    submit(d, "t1")
+    submit(d, "t2")
+    ack, effects = result(d, "t1", "w1", response="answer")
+    assert ack == Ack(True, "result delivered")
+    assert assigns(effects) == [("t2", "w1", 1)]
+
+
+def test_the_longest_idle_worker_gets_the_next_question() -> None:
+    d = make()
+    for worker_id in ("w1", "w2", "w3"):
+        register(d, worker_id)
+    assert assigns(submit(d, "t1")) == [("t1", "w1", 1)]
+    assert assigns(submit(d, "t2")) == [("t2", "w2", 1)]
+    result(d, "t1", "w1")  # w1 is idle again, but after w3
+    assert assigns(submit(d, "t3")) == [("t3", "w3", 1)]
+    assert assigns(submit(d, "t4")) == [("t4", "w1", 1)]
+
+
+def test_heartbeats_do_not_move_an_idle_worker_to_the_back() -> None:
+    d = make()
+    register(d, "w1")
+    register(d, "w2")
+    status(d, "w1", "idle")
+    register(d, "w1")  # a re-registration, e.g. after the master came back online
+    assert assigns(submit(d, "t1")) == [("t1", "w1", 1)]
+
+
+def test_queue_positions_report_only_what_changed() -> None:
+    d = make()
+    register(d, "w1")
+    submit(d, "t1")
+    for task_id in ("t2", "t3", "t4"):
+        submit(d, task_id)
+    assert d.queue_positions() == []
+    result(d, "t1", "w1")  # t2 leaves the queue: t3 and t4 move up
+    updates = of_type(d.queue_positions(), Queued)
+    assert [(q.task_id, q.position) for q in updates] == [("t3", 1), ("t4", 2)]
+    assert d.queue_positions() == []
+
+
+# --- results ---------------------------------------------------------------------------
+
+def test_the_answer_goes_to_the_asking_session_with_its_metadata() -> None:
+    d = make()
+    register(d, "w1", node="node-a")
+    submit(d, "t0", now=0.0)  # keeps w1 busy so t1 waits in the queue
+    submit(d, "t1", now=1.0, session="sess-1", request_id="r1")
+    result(d, "t0", "w1", now=3.5)
+    ack, effects = result(d, "t1", "w1", now=5.0, response="42", provider="gemini",
+                          model="gemini-2.5-flash", processing_time_ms=1234,
+                          session_id="whatever the worker says")
+    assert ack.success
+    [answer] = of_type(effects, Deliver)
+    assert answer.session_id == "sess-1"  # the master's record, not the worker's claim
+    assert answer.payload() == {
+        "task_id": "t1", "response": "42", "worker_id": "w1", "node": "node-a",
+        "provider": "gemini", "model": "gemini-2.5-flash", "processing_time_ms": 1234,
+        "queue_wait_ms": 2500, "request_id": "r1"}
+    snapshot = d.snapshot()
+    assert snapshot["tasks"]["completed"] == 2
+    assert worker_state(d, "w1") | {"last_seen": 0} == {
+        "worker_id": "w1", "node": "node-a", "hostname": "host-w1", "language": "python",
+        "provider": "offline", "state": "idle", "task_id": None, "completed": 2,
+        "last_seen": 0}
+
+
+def test_a_provider_error_reaches_the_user_and_is_not_retried() -> None:
+    d = make()
+    register(d, "w1")
+    submit(d, "t1", request_id="r1")
+    ack, effects = result(d, "t1", "w1", error="The API key was rejected.")
+    assert ack.success
+    [failure] = of_type(effects, Fail)
+    assert failure.payload() == {"task_id": "t1", "error": "The API key was rejected.",
+                                 "request_id": "r1"}
+    assert d.snapshot()["queue_depth"] == 0
+    assert worker_state(d, "w1")["state"] == "idle"
+
+
+def test_a_result_for_an_unknown_task_is_refused() -> None:
+    d = make()
+    register(d, "w1")
+    ack, effects = result(d, "nope", "w1")
+    assert ack == Ack(False, "unknown task") and effects == []
+    assert d.snapshot()["tasks"]["unknown_results"] == 1
+
+
+def test_a_duplicate_result_is_acknowledged_and_ignored() -> None:
+    d = make()
+    register(d, "w1")
+    submit(d, "t1")
+    result(d, "t1", "w1", response="first")
+    ack, effects = result(d, "t1", "w1", response="second")
+    assert ack == Ack(True, "duplicate ignored")
+    assert of_type(effects, Deliver) == []
+    assert d.snapshot()["tasks"]["duplicates"] == 1
+
+
+def test_a_result_without_task_id_from_an_original_protocol_worker_is_matched() -> None:
+    d = make()
+    register(d, "w1")
+    submit(d, "t1", session="sess-1")
+    ack, effects = result(d, "", "w1", session_id="sess-1", response="hi")
+    assert ack.success
+    assert [e.task_id for e in of_type(effects, Deliver)] == ["t1"]
+    assert result(d, "", "w1", session_id="other")[0].success is False
+
+
+# --- workers going offline and attempts -------------------------------------------------
+
+def test_an_offline_workers_task_goes_to_the_front_of_the_queue_with_the_next_attempt() -> None:
+    d = make()
+    register(d, "w1")
+    submit(d, "t1")
+    submit(d, "t2")
+    effects = status(d, "w1", "offline", "t1")
+    assert assigns(effects) == []
+    assert d.snapshot()["queue_depth"] == 2
+    assert worker_state(d, "w1")["state"] == "offline"
+    assert [(q.task_id, q.position) for q in of_type(d.queue_positions(), Queued)] == [
+        ("t1", 1), ("t2", 2)]
+    assert assigns(register(d, "w2")) == [("t1", "w2", 2)]
+    assert d.snapshot()["tasks"]["requeued"] == 1
+
+
+def test_an_offline_workers_task_goes_straight_to_an_idle_worker() -> None:
+    d = make()
+    register(d, "w1")
+    register(d, "w2")
+    submit(d, "t1")
+    assert assigns(status(d, "w1", "offline")) == [("t1", "w2", 2)]
+
+
+def test_attempts_exhausted_the_user_gets_a_clear_error() -> None:
+    d = make(max_attempts=2)
+    register(d, "w1")
+    submit(d, "t1", request_id="r1")
+    status(d, "w1", "offline")
+    register(d, "w1")  # back: takes attempt 2
+    effects = status(d, "w1", "offline")
+    [failure] = of_type(effects, Fail)
+    assert failure.task_id == "t1" and failure.request_id == "r1"
+    assert "2 attempts" in failure.error
+    assert d.snapshot()["tasks"]["failed"] == 1
+    # A late answer for it is a duplicate, not a second delivery.
+    assert result(d, "t1", "w1")[0] == Ack(True, "duplicate ignored")
+
+
+def test_a_late_answer_from_the_first_attempt_wins_and_the_second_is_a_duplicate() -> None:
+    d = make()
+    register(d, "w1")
+    register(d, "w2")
+    submit(d, "t1")
+    status(d, "w1", "offline")  # t1 goes to w2 (attempt 2); w1 was only cut off
+    register(d, "w1", status="busy")
+    ack, effects = result(d, "t1", "w1", response="from w1")
+    assert ack.success
+    assert [a.worker_id for a in of_type(effects, Deliver)] == ["w1"]
+    # w2 is still working on t1 and gets nothing new until it is done with it.
+    submit(d, "t2")
+    assert worker_state(d, "w2")["task_id"] == "t1"
+    ack, effects = result(d, "t1", "w2", response="from w2")
+    assert ack == Ack(True, "duplicate ignored")
+    assert of_type(effects, Deliver) == []
+    assert assigns(effects) == [("t2", "w2", 1)]
+
+
+def test_a_late_answer_for_a_requeued_task_still_waiting_completes_it() -> None:
+    d = make()
+    register(d, "w1")
+    submit(d, "t1")
+    submit(d, "t2")
+    status(d, "w1", "offline")  # t1 back in the queue, nobody to take it
+    ack, effects = result(d, "t1", "w1", response="late")
+    assert ack.success and of_type(effects, Deliver)
+    assert d.snapshot()["queue_depth"] == 1
+    assert assigns(register(d, "w2")) == [("t2", "w2", 1)]
+
+
+def test_an_idle_worker_going_offline_and_back_needs_no_requeue() -> None:
+    d = make()
+    register(d, "w1")
+    assert status(d, "w1", "offline") == []
+    assert assigns(submit(d, "t1")) == []
+    assert assigns(register(d, "w1")) == [("t1", "w1", 1)]
+
+
+# --- idle and busy reports ---------------------------------------------------------------
+
+def test_idle_with_the_held_task_means_its_result_never_arrived() -> None:
+    d = make()
+    register(d, "w1")
+    register(d, "w2")
+    submit(d, "t1")
+    assert assigns(status(d, "w1", "idle", "t1")) == [("t1", "w2", 2)]
+
+
+def test_a_stale_idle_for_a_previous_task_is_ignored() -> None:
+    d = make()
+    register(d, "w1")
+    submit(d, "t1")
+    submit(d, "t2")
+    result(d, "t1", "w1")  # w1 takes t2 at once
+    assert status(d, "w1", "idle", "t1") == []  # sent before t2 reached it
+    assert worker_state(d, "w1")["task_id"] == "t2"
+
+
+def test_idle_without_task_right_after_a_hand_over_is_stale() -> None:
+    d = make()
+    submit(d, "t1")
+    register(d, "w1", now=10.0)  # takes t1; its first idle report was already on the way
+    assert status(d, "w1", "idle", None, now=10.1) == []
+    assert worker_state(d, "w1")["task_id"] == "t1"
+
+
+def test_idle_without_task_long_after_a_hand_over_means_it_restarted() -> None:
+    d = make()
+    register(d, "w1", now=0.0)
+    submit(d, "t1", now=0.0)
+    register(d, "w1", now=20.0)  # registration alone does not change the assignment
+    assert worker_state(d, "w1")["task_id"] == "t1"
+    effects = status(d, "w1", "idle", None, now=20.0)
+    assert assigns(effects) == [("t1", "w1", 2)]
+
+
+def test_idle_naming_an_older_task_long_after_a_hand_over_means_the_task_was_lost() -> None:
+    d = make()
+    register(d, "w1", now=0.0)
+    submit(d, "t1", now=0.0)
+    result(d, "t1", "w1", now=1.0)
+    submit(d, "t2", now=2.0)  # published while the broker restarted: never arrived
+    assert status(d, "w1", "idle", "t1", now=3.0) == []
+    assert assigns(status(d, "w1", "idle", "t1", now=8.0)) == [("t2", "w1", 2)]
+
+
+def test_busy_is_informational_for_the_held_task() -> None:
+    d = make()
+    register(d, "w1")
+    submit(d, "t1")
+    assert status(d, "w1", "busy", "t1", now=7.0) == []
+    assert worker_state(d, "w1") | {"last_seen": None} == worker_state(d, "w1") | {
+        "state": "busy", "task_id": "t1", "last_seen": None}
+    assert worker_state(d, "w1")["last_seen"] == 7000
+
+
+def test_busy_on_something_not_handed_to_it_blocks_a_worker_until_idle() -> None:
+    d = make()
+    register(d, "w1")
+    status(d, "w1", "busy", "old-task")
+    assert assigns(submit(d, "t1")) == []
+    assert assigns(status(d, "w1", "idle", "old-task")) == [("t1", "w1", 1)]
+
+
+def test_unknown_workers_are_rejected() -> None:
+    d = make()
+    with pytest.raises(UnknownWorkerError):
+        status(d, "ghost", "idle")
+    with pytest.raises(UnknownWorkerError):
+        status(d, "ghost", "offline")
+    assert d.snapshot()["workers"] == []
+
+
+# --- deadlines -------------------------------------------------------------------------
+
+def test_a_task_past_its_deadline_is_requeued_and_the_worker_waits_for_idle() -> None:
+    d = make()
+    register(d, "w1", now=0.0)
+    register(d, "w2", now=0.0)
+    submit(d, "t1", now=0.0)  # w1
+    submit(d, "t2", now=1.0)  # w2
+    assert d.expire(TIMEOUT - 0.1) == []
+    effects = d.expire(TIMEOUT)
+    assert assigns(effects) == []  # w1 is not trusted with new work, w2 is busy
+    assert worker_state(d, "w1")["state"] == "busy"
+    assert d.snapshot()["queue_depth"] == 1
+    _, effects = result(d, "t2", "w2", now=TIMEOUT + 1)
+    assert assigns(effects) == [("t1", "w2", 2)]
+    # w1 reports idle at last: free again.
+    assert status(d, "w1", "idle", "t1", now=TIMEOUT + 2) == []
+    assert worker_state(d, "w1")["state"] == "idle"
+
+
+def test_deadlines_count_attempts_too() -> None:
+    d = make(max_attempts=1)
+    register(d, "w1")
+    submit(d, "t1", request_id="r1")
+    [failure] = of_type(d.expire(TIMEOUT + 1), Fail)
+    assert failure.task_id == "t1"
+
+
+def test_a_deadline_restarts_with_each_attempt() -> None:
+    d = make()
+    register(d, "w1", now=0.0)
+    register(d, "w2", now=0.0)
+    submit(d, "t1", now=0.0)
+    status(d, "w1", "offline", now=TIMEOUT - 1)  # w2 takes attempt 2 now
+    assert d.expire(TIMEOUT + 1) == []
+    assert worker_state(d, "w2")["task_id"] == "t1"
+    assert d.snapshot()["queue_depth"] == 0
+
+
+# --- MQTT reconnection and bounded memory -----------------------------------------------
+
+def test_after_the_broker_connection_changes_a_worker_gets_tasks_once_heard_from() -> None:
+    d = make()
+    register(d, "w1")
+    register(d, "w2")
+    d.broker_changed()
+    assert assigns(submit(d, "t1")) == []
+    assert assigns(register(d, "w2")) == [("t1", "w2", 1)]
+    submit(d, "t2")
+    assert assigns(status(d, "w1", "idle")) == [("t2", "w1", 1)]
+
+
+def test_the_reconnect_keeps_running_assignments() -> None:
+    d = make()
+    register(d, "w1")
+    submit(d, "t1")
+    d.broker_changed()
+    assert result(d, "t1", "w1")[0] == Ack(True, "result delivered")
+
+
+def test_finished_tasks_are_remembered_only_up_to_a_bound() -> None:
+    d = make()
+    register(d, "w1")
+    for i in range(150):
+        submit(d, f"t{i}")
+        result(d, f"t{i}", "w1")
+    assert result(d, "t149", "w1")[0].message == "duplicate ignored"
+    assert result(d, "t0", "w1")[0] == Ack(False, "unknown task")
+
+
+def test_the_snapshot_counts_tasks() -> None:
+    d = make()
+    register(d, "w1")
+    submit(d, "t1")
+    submit(d, "t2")
+    tasks = d.snapshot()["tasks"]
+    assert (tasks["submitted"], tasks["assigned"], tasks["queued"]) == (2, 1, 1)

@@ -1,0 +1,142 @@
+"""The master's service behind a real gRPC server, called with the generated stub.
+
+Tasks are published and events emitted into recorders instead of MQTT and Socket.IO
+(the integration tests run those for real); the outbox and ticker threads are real.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import grpc
+import pytest
+
+from ai_system.config import MasterSettings
+from ai_system.master.results import serve
+from ai_system.master.service import MasterService, QueryRejectedError
+from ai_system.protocol import TaskMessage, WorkerRegistration, WorkerStatus
+from ai_system.rpc import worker_callback_pb2 as pb
+from ai_system.rpc import worker_callback_pb2_grpc as pb_grpc
+
+SESSION = "0d9d6f3e-4f6c-4a55-8d0e-1f2a3b4c5d6e"
+WAIT_SECONDS = 10.0  # a failure bound only
+
+
+class Recorder:
+    """Collects calls from the service's outbox thread; waits without fixed sleeps."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, ...]] = []
+        self._changed = threading.Condition()
+
+    def __call__(self, *args: Any) -> None:
+        with self._changed:
+            self.calls.append(args)
+            self._changed.notify_all()
+
+    def wait_for(self, predicate: Callable[[list[tuple[Any, ...]]], bool]) -> None:
+        with self._changed:
+            assert self._changed.wait_for(lambda: predicate(self.calls), WAIT_SECONDS), self.calls
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def system() -> Iterator[tuple[MasterService, Recorder, Recorder, pb_grpc.WorkerCallbackStub]]:
+    port = free_port()
+    settings = MasterSettings.from_env({
+        "GRPC_PORT": str(port), "GRPC_ADVERTISED_ENDPOINT": f"127.0.0.1:{port}",
+        "MAX_QUERY_CHARS": "20"})
+    service = MasterService(settings)
+    published, emitted = Recorder(), Recorder()
+    service.start(published, emitted)
+    server = serve(service, port)
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    try:
+        yield service, published, emitted, pb_grpc.WorkerCallbackStub(channel)
+    finally:
+        channel.close()
+        server.stop(0)
+        service.stop()
+
+
+def test_a_result_for_an_unknown_task_gets_success_false(system: Any) -> None:
+    _, _, _, stub = system
+    ack = stub.SendResult(pb.TaskResult(task_id="no-such-task", worker_id="w1"), timeout=5)
+    assert (ack.success, ack.message) == (False, "unknown task")
+
+
+def test_a_question_travels_to_a_worker_and_its_answer_to_the_session(system: Any) -> None:
+    service, published, emitted, stub = system
+    service.connect("sid-1", SESSION)
+    service.on_register(WorkerRegistration(worker_id="w1", node="node-1"))
+    task_id = service.submit("sid-1", "  hello  ", "user-key", "r1")
+    published.wait_for(lambda calls: len(calls) == 1)
+    worker_id, payload = published.calls[0]
+    task = TaskMessage.from_json(payload)
+    assert (worker_id, task.task_id, task.query, task.api_key, task.session_id) == (
+        "w1", task_id, "hello", "user-key", SESSION)
+
+    result = pb.TaskResult(task_id=task_id, worker_id="w1", session_id=SESSION,
+                           ai_response="hi!", provider="offline", model="offline-echo",
+                           processing_time_ms=12, attempt=1)
+    ack = stub.SendResult(result, timeout=5)
+    assert (ack.success, ack.message) == (True, "result delivered")
+    emitted.wait_for(lambda calls: any(call[0] == "ai-response" for call in calls))
+    _, data, room = emitted.calls[-1]
+    assert room == SESSION
+    assert data["response"] == "hi!" and data["node"] == "node-1"
+    assert data["request_id"] == "r1" and data["processing_time_ms"] == 12
+    assert stub.SendResult(result, timeout=5).message == "duplicate ignored"
+
+
+def test_an_answer_for_an_absent_session_is_kept_for_its_reconnect(system: Any) -> None:
+    service, published, emitted, stub = system
+    service.connect("sid-1", SESSION)
+    service.on_register(WorkerRegistration(worker_id="w1"))
+    task_id = service.submit("sid-1", "question")
+    published.wait_for(lambda calls: len(calls) == 1)
+    service.disconnect("sid-1")
+    stub.SendResult(pb.TaskResult(task_id=task_id, worker_id="w1", ai_response="later"),
+                    timeout=5)
+    # The outbox is ordered: once a later task is published, the answer was handled.
+    service.connect("sid-3", "another-session-id")
+    service.on_register(WorkerRegistration(worker_id="w2"))
+    service.submit("sid-3", "next")
+    published.wait_for(lambda calls: len(calls) == 2)
+    kept = service.connect("sid-2", SESSION)
+    assert [(event, data["response"]) for event, data in kept] == [("ai-response", "later")]
+    assert emitted.calls == []
+
+
+def test_bad_questions_are_rejected_and_counted(system: Any) -> None:
+    service, published, _, _ = system
+    service.connect("sid-1", SESSION)
+    for query in ("", "   ", None, 42, "x" * 21):
+        with pytest.raises(QueryRejectedError):
+            service.submit("sid-1", query, None, "r1")
+    with pytest.raises(QueryRejectedError, match="session"):
+        service.submit("unknown-sid", "fine")
+    assert service.snapshot()["tasks"]["rejected"] == 6
+    assert published.calls == []
+
+
+def test_an_offline_worker_s_task_reaches_another_worker(system: Any) -> None:
+    service, published, _, _ = system
+    service.connect("sid-1", SESSION)
+    service.on_register(WorkerRegistration(worker_id="w1"))
+    service.on_register(WorkerRegistration(worker_id="w2"))
+    service.submit("sid-1", "question")
+    published.wait_for(lambda calls: len(calls) == 1)
+    first = published.calls[0][0]
+    service.on_status(WorkerStatus(worker_id=first, status="offline"))
+    published.wait_for(lambda calls: len(calls) == 2)
+    second, payload = published.calls[1]
+    assert second != first and TaskMessage.from_json(payload).attempt == 2
