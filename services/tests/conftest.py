@@ -8,39 +8,17 @@ children's output is written to test-artifacts/logs/.
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
+from support.system import SystemFactory, make_system
 
-from ai_system.local import LocalConfig, LocalSystem, free_port
+from ai_system.local import LocalSystem
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
-
-# Short enough for a quick suite, long enough that a second question finds the worker busy.
-SIMULATED_SECONDS = 1.0
-
-SystemFactory = Callable[..., LocalSystem]
-
-
-def hermetic_env() -> dict[str, str]:
-    """The caller's environment without anything that would make workers call a real LLM."""
-    env = {name: value for name, value in os.environ.items()
-           if not re.search(r"_API_KEYS?(_FILE)?$|^LLM_|^MQTT_|^WEB_|^GRPC_", name)}
-    env.update(LLM_PROVIDER="offline", LOG_LEVEL="INFO")
-    return env
-
-
-def make_system(workers: int = 2, simulated_seconds: float = SIMULATED_SECONDS,
-                env: dict[str, str] | None = None) -> LocalSystem:
-    """A started system on free ports (the caller stops it)."""
-    config = LocalConfig(
-        workers=workers, web_port=free_port(), grpc_port=free_port(), mqtt_port=free_port(),
-        simulated_seconds=simulated_seconds, env=env or {})
-    return LocalSystem(config, base_env=hermetic_env()).start()
 
 
 def save_logs(system: LocalSystem, name: str) -> Path:

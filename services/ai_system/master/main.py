@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import sys
 import threading
 from types import FrameType
@@ -29,6 +30,12 @@ GRPC_GRACE_SECONDS = 5.0
 
 
 class _RequestHandler(WSGIRequestHandler):
+    def setup(self) -> None:
+        super().setup()
+        # Socket.IO writes small frames back to back (the ack, then events): with Nagle on,
+        # the second waits for the browser's delayed ACK, 40 ms later.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def connection_dropped(self, error: BaseException, environ: object = None) -> None:
         # A finished WebSocket ends its HTTP connection; without this, werkzeug parses
         # the client's last WebSocket frames as a new request and logs a 400 error.

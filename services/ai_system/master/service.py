@@ -40,6 +40,8 @@ Emitter = Callable[[str, dict[str, Any], str], None]
 TICK_SECONDS = 1.0
 _MAX_API_KEY_CHARS = 512
 _MAX_REQUEST_ID_CHARS = 128
+# A worker id names its task topic: MQTT wildcards would make that topic unpublishable.
+_NOT_IN_TOPICS = ("+", "#", "\0")
 
 
 class QueryRejectedError(ValueError):
@@ -92,14 +94,11 @@ class MasterService:
 
         Raises QueryRejectedError with a message for the user.
         """
-        rid = request_id if isinstance(request_id, str) and request_id else None
-        if rid is not None and len(rid) > _MAX_REQUEST_ID_CHARS:
-            rid = None
         task_id = str(uuid.uuid4())
         with self._lock:
             session_id = self._sessions.session_of(sid)
             try:
-                text, key = self._validate(query, api_key, request_id, rid)
+                text, key, rid = self._validate(query, api_key, request_id)
                 if session_id is None:
                     raise QueryRejectedError("This connection has no session; reconnect.", rid)
             except QueryRejectedError:
@@ -113,6 +112,10 @@ class MasterService:
         return task_id
 
     def on_register(self, reg: WorkerRegistration) -> None:
+        if any(char in reg.worker_id for char in _NOT_IN_TOPICS):
+            log.warning("registration dropped: worker id %r cannot name an MQTT topic",
+                        reg.worker_id)
+            return
         with self._lock:
             known = self._dispatcher.knows(reg.worker_id)
             effects = self._dispatcher.register(self._clock(), reg)
@@ -179,9 +182,14 @@ class MasterService:
 
     # --- internals ---------------------------------------------------------------------
 
-    def _validate(self, query: object, api_key: object, request_id: object,
-                  rid: str | None) -> tuple[str, str]:
-        """The question and the user's key, stripped; rid is the usable request id."""
+    def _validate(self, query: object, api_key: object,
+                  request_id: object) -> tuple[str, str, str | None]:
+        """The question and the user's key, stripped, and the request id (None if absent)."""
+        if request_id not in (None, "") and (not isinstance(request_id, str)
+                                             or len(request_id) > _MAX_REQUEST_ID_CHARS):
+            raise QueryRejectedError(
+                f"request_id must be text of at most {_MAX_REQUEST_ID_CHARS} characters.")
+        rid = request_id if isinstance(request_id, str) and request_id else None
         if not isinstance(query, str) or not query.strip():
             raise QueryRejectedError("The question is empty.", rid)
         text = query.strip()
@@ -194,11 +202,7 @@ class MasterService:
         key = (api_key or "").strip()
         if len(key) > _MAX_API_KEY_CHARS:
             raise QueryRejectedError("The API key is too long to be a real key.", rid)
-        if request_id is not None and (not isinstance(request_id, str)
-                                       or len(request_id) > _MAX_REQUEST_ID_CHARS):
-            raise QueryRejectedError(
-                f"request_id must be text of at most {_MAX_REQUEST_ID_CHARS} characters.")
-        return text, key
+        return text, key, rid
 
     def _send(self, effects: list[Effect]) -> None:
         for effect in effects:
@@ -227,8 +231,9 @@ class MasterService:
             log.info("task %s failed: %s", effect.task_id, effect.error)
         with self._lock:
             present = self._sessions.is_connected(effect.session_id)
-            if not present and effect.keep_if_away:
-                self._sessions.keep(effect.session_id, effect.event, payload, self._clock())
+            if effect.keep_if_away:
+                self._sessions.keep(effect.session_id, effect.event, payload, self._clock(),
+                                    delivered=present)
         if present:
             self._emit(effect.event, payload, effect.session_id)
 

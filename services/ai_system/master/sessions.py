@@ -3,8 +3,11 @@
 A session id outlives a connection: the browser keeps it and sends it in the Socket.IO
 ``auth`` payload when it reconnects, and every connection of a session joins the
 Socket.IO room named after it. An answer for a session with no connection is kept
-(bounded per session, for ``ttl`` seconds) and handed over on the next connect. Pure
-logic: the caller holds the lock and passes the time.
+(bounded per session, for ``ttl`` seconds) and handed over on the next connect. An
+answer emitted to a connection is kept too, for ``recent_ttl`` seconds: a connection that
+died silently still counts as present until Engine.IO's ping timeout, and what was
+emitted into it meanwhile reaches the browser when it comes back (the chat ignores a
+task it already shows). Pure logic: the caller holds the lock and passes the time.
 """
 
 from __future__ import annotations
@@ -35,9 +38,15 @@ class _Kept:
     payload: dict[str, Any] = field(repr=False)
 
 
+# Longer than Engine.IO's default ping interval + timeout (25 s + 20 s).
+RECENT_TTL_SECONDS = 60.0
+
+
 class Sessions:
-    def __init__(self, ttl: float, max_kept_per_session: int = 100) -> None:
+    def __init__(self, ttl: float, recent_ttl: float = RECENT_TTL_SECONDS,
+                 max_kept_per_session: int = 100) -> None:
         self._ttl = ttl
+        self._recent_ttl = recent_ttl
         self._max_kept = max_kept_per_session
         self._session_of: dict[str, str] = {}  # sid -> session id
         self._sids: dict[str, set[str]] = {}  # session id -> sids
@@ -66,22 +75,27 @@ class Sessions:
     def is_connected(self, session_id: str) -> bool:
         return session_id in self._sids
 
-    def keep(self, session_id: str, event: str, payload: dict[str, Any], now: float) -> None:
-        """Hold an event for a session with no connection; the oldest go first when full."""
+    def keep(self, session_id: str, event: str, payload: dict[str, Any], now: float,
+             *, delivered: bool) -> None:
+        """Hold an event for the session's next connect; the oldest go first when full.
+
+        ``delivered``: it was emitted to a connection, so it is kept only briefly.
+        """
         kept = self._kept.get(session_id)
         if kept is None:
             kept = self._kept[session_id] = deque(maxlen=self._max_kept)
-        kept.append(_Kept(now + self._ttl, event, payload))
+        kept.append(_Kept(now + (self._recent_ttl if delivered else self._ttl), event, payload))
 
     def purge(self, now: float) -> int:
         """Drop kept events past their time to live; return how many went."""
         dropped = 0
         for session_id in list(self._kept):
             kept = self._kept[session_id]
-            while kept and kept[0].expires_at <= now:
-                kept.popleft()
-                dropped += 1
-            if not kept:
+            alive = deque((item for item in kept if item.expires_at > now), maxlen=kept.maxlen)
+            dropped += len(kept) - len(alive)
+            if alive:
+                self._kept[session_id] = alive
+            else:
                 del self._kept[session_id]
         return dropped
 

@@ -6,14 +6,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import SystemFactory
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 from support.browser import chromium
 from support.llm_stand_in import StandIn
-from support.system import wait_status
+from support.system import SystemFactory, wait_status
 
 from ai_system.local import LocalSystem
 
@@ -56,12 +55,14 @@ def meta(reply: WebElement) -> dict[str, str]:
 def test_a_question_typed_in_the_page_is_answered_with_its_metadata(
         shared_system: LocalSystem, browser: webdriver.Chrome, artifacts: Path) -> None:
     open_chat(browser, shared_system.url + "/")
-    reply = ask(browser, "What is the capital of Colombia?")
+    # The offline provider quotes the question: markup in it must come back as text.
+    question = "What is the capital of <b>Colombia</b>? <img src=x onerror=alert(1)>"
+    reply = ask(browser, question)
     WebDriverWait(browser, TIMEOUT).until(
         lambda _: "answer" in (reply.get_attribute("class") or "").split())
 
-    assert "What is the capital of Colombia?" in reply.find_element(
-        By.CLASS_NAME, "message-text").text
+    assert question in reply.find_element(By.CLASS_NAME, "message-text").text
+    assert not browser.find_elements(By.CSS_SELECTOR, "#messages b, #messages img")
     fields = meta(reply)
     assert fields["worker"] in shared_system.workers
     assert fields["node"] not in ("", "?")

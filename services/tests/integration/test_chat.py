@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from conftest import SIMULATED_SECONDS, SystemFactory
 from support.chat import ChatClient
-from support.system import wait_idle, wait_status
+from support.system import SIMULATED_SECONDS, SystemFactory, wait_idle, wait_status
 
 from ai_system.local import LocalSystem
 from ai_system.protocol import EVENT_AI_RESPONSE, EVENT_TASK_ERROR, EVENT_TASK_QUEUED

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Iterator
 
 import pytest
-from conftest import hermetic_env
+from support.system import hermetic_env
 
 from ai_system.local import ManagedProcess, free_port, http_json, port_open, wait_until
 

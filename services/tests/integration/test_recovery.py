@@ -6,10 +6,9 @@ import json
 import time
 
 import pytest
-from conftest import SystemFactory
 from support.chat import ChatClient
 from support.mqtt import MqttProbe
-from support.system import holder_of, wait_idle, wait_status
+from support.system import SystemFactory, holder_of, wait_idle, wait_status
 
 from ai_system.local import online_workers
 from ai_system.protocol import EVENT_AI_RESPONSE, EVENT_TASK_ERROR, Topics

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from conftest import SystemFactory
 from support.chat import ChatClient
 from support.llm_stand_in import StandIn
 from support.mqtt import MqttProbe
+from support.system import SystemFactory
 
 from ai_system.protocol import EVENT_TASK_ERROR, Topics
 

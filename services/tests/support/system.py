@@ -1,12 +1,42 @@
-"""Waiting on a running system through its own /api/status (no fixed sleeps)."""
+"""Whole systems for tests, and waiting on them through their /api/status (no fixed sleeps)."""
 
 from __future__ import annotations
 
+import os
+import re
 import time
 from collections.abc import Callable
 from typing import Any
 
-from ai_system.local import LocalSystem, online_workers
+from ai_system.local import LocalConfig, LocalSystem, free_port, online_workers
+
+# Short enough for a quick suite, long enough that a second question finds the worker busy.
+SIMULATED_SECONDS = 1.0
+
+SystemFactory = Callable[..., LocalSystem]
+
+
+# Every setting of config.py (README.md's table): the caller's values must not reach tests.
+_SETTINGS = re.compile(
+    r"^(MQTT_|WEB_|GRPC_|LLM_|LOG_LEVEL|MAX_|TASK_TIMEOUT|PENDING_RESULTS|WORKER_ID|NODE_NAME"
+    r"|USER_KEY_PROVIDER|KEY_COOLDOWN|SIMULATED_WORK|HEARTBEAT|HEALTH_FILE)|_API_KEYS(_FILE)?$")
+
+
+def hermetic_env() -> dict[str, str]:
+    """The caller's environment without any setting, so no worker calls a real LLM."""
+    env = {name: value for name, value in os.environ.items() if not _SETTINGS.search(name)}
+    env.update(LLM_PROVIDER="offline", LOG_LEVEL="INFO")
+    return env
+
+
+def make_system(workers: int = 2, simulated_seconds: float = SIMULATED_SECONDS,
+                env: dict[str, str] | None = None) -> LocalSystem:
+    """A started system on free ports (the caller stops it)."""
+    config = LocalConfig(
+        workers=workers, web_port=free_port(), grpc_port=free_port(), mqtt_port=free_port(),
+        simulated_seconds=simulated_seconds, env=env or {})
+    return LocalSystem(config, base_env=hermetic_env()).start()
+
 
 Status = dict[str, Any]
 

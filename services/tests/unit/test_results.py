@@ -120,11 +120,16 @@ def test_bad_questions_are_rejected_and_counted(system: Any) -> None:
     service, published, _, _ = system
     service.connect("sid-1", SESSION)
     for query in ("", "   ", None, 42, "x" * 21):
-        with pytest.raises(QueryRejectedError):
+        with pytest.raises(QueryRejectedError) as rejected:
             service.submit("sid-1", query, None, "r1")
+        assert rejected.value.request_id == "r1"  # so the browser can match the error
+    with pytest.raises(QueryRejectedError, match="API key"):
+        service.submit("sid-1", "fine", "k" * 600)
+    with pytest.raises(QueryRejectedError, match="request_id"):
+        service.submit("sid-1", "fine", None, "r" * 129)
     with pytest.raises(QueryRejectedError, match="session"):
         service.submit("unknown-sid", "fine")
-    assert service.snapshot()["tasks"]["rejected"] == 6
+    assert service.snapshot()["tasks"]["rejected"] == 8
     assert published.calls == []
 
 
@@ -140,3 +145,25 @@ def test_an_offline_worker_s_task_reaches_another_worker(system: Any) -> None:
     published.wait_for(lambda calls: len(calls) == 2)
     second, payload = published.calls[1]
     assert second != first and TaskMessage.from_json(payload).attempt == 2
+
+
+def test_a_worker_id_that_cannot_name_a_topic_is_not_registered(system: Any) -> None:
+    service, _, _, _ = system
+    for worker_id in ("w+1", "w#", "a\0b"):
+        service.on_register(WorkerRegistration(worker_id=worker_id))
+    service.on_register(WorkerRegistration(worker_id="w/1"))  # odd but publishable
+    assert [w["worker_id"] for w in service.snapshot()["workers"]] == ["w/1"]
+
+
+def test_an_answer_emitted_to_a_connection_is_replayed_on_a_quick_reconnect(system: Any) -> None:
+    """The connection may have been dead already, unnoticed until Engine.IO's ping timeout."""
+    service, published, emitted, stub = system
+    service.connect("sid-1", SESSION)
+    service.on_register(WorkerRegistration(worker_id="w1"))
+    task_id = service.submit("sid-1", "question")
+    published.wait_for(lambda calls: len(calls) == 1)
+    stub.SendResult(pb.TaskResult(task_id=task_id, worker_id="w1", ai_response="hi"), timeout=5)
+    emitted.wait_for(lambda calls: len(calls) == 1)
+    service.disconnect("sid-1")
+    kept = service.connect("sid-2", SESSION)
+    assert [(event, data["task_id"]) for event, data in kept] == [("ai-response", task_id)]

@@ -68,7 +68,12 @@
     try { saved = JSON.parse(storage.get(STORAGE.conversation) || "[]"); } catch { saved = []; }
     if (!Array.isArray(saved)) saved = [];
     for (const data of saved) {
-      if (data && typeof data.id === "string") addEntry(data);
+      if (!data || typeof data.id !== "string") continue;
+      // Never acknowledged by the master: the page closed before the question went out.
+      if (data.state === "sending") {
+        Object.assign(data, { state: "error", error: "This question was not sent. Please ask again." });
+      }
+      addEntry(data);
     }
   }
 

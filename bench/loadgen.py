@@ -1,0 +1,160 @@
+"""The benchmark's load generator: S chat sessions in one asyncio process (run by run.py).
+
+Each session is a real python-socketio AsyncClient on the websocket transport, asking its
+next question as soon as the previous answer arrives (closed loop). Protocol with run.py,
+one JSON line each way so several generator processes share one measured window:
+
+  stdout  {"ready": true}                      every session connected and got `session`
+  stdin   {"measure_from": t1, "measure_to": t2}   time.monotonic() values (system-wide)
+  stdout  {"samples": [...], "errors": {...}, ...}  after t2 and a short drain
+
+A sample is one answer that arrived inside [t1, t2]: [end_to_end_ms, processing_time_ms,
+queue_wait_ms, ack_ms] (ack_ms: until the user-query acknowledgement came back). The generator keeps only numbers per answer so that its own CPU, which
+run.py measures, stays small next to the master's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import json
+import sys
+import time
+from typing import Any
+
+import socketio
+
+QUESTION = "How many workers does the lab cluster have, and which one answers me?"
+CONNECT_TIMEOUT_SECONDS = 30.0
+DRAIN_SECONDS = 5.0  # after the window: let questions in flight finish before disconnecting
+
+
+class Window:
+    """The measured interval, known once run.py sends it."""
+
+    def __init__(self) -> None:
+        self.start = float("inf")
+        self.end = float("inf")
+        self.set = asyncio.Event()
+
+
+class Session:
+    """One chat user: a closed loop of question, answer, next question."""
+
+    def __init__(self, index: int, url: str, window: Window, answer_timeout: float,
+                 samples: list[tuple[float, int, int, float]], errors: collections.Counter[str]) -> None:
+        self.index = index
+        self.url = url
+        self.window = window
+        self.answer_timeout = answer_timeout
+        self.samples = samples
+        self.errors = errors
+        self.sio = socketio.AsyncClient(reconnection=False, handle_sigint=False)
+        self.joined = asyncio.Event()
+        self.request_id = ""
+        self.answer: asyncio.Future[tuple[str, dict[str, Any], float]] | None = None
+        self.acked_at = 0.0
+        self.sio.on("session", self._on_session)
+        self.sio.on("ai-response", self._on_answer)
+        self.sio.on("task-error", self._on_error)
+
+    async def _on_session(self, _data: Any) -> None:
+        self.joined.set()
+
+    def _settle(self, kind: str, data: Any) -> None:
+        at = time.monotonic()
+        if (isinstance(data, dict) and data.get("request_id") == self.request_id
+                and self.answer is not None and not self.answer.done()):
+            self.answer.set_result((kind, data, at))
+
+    async def _on_answer(self, data: Any) -> None:
+        self._settle("answer", data)
+
+    async def _on_error(self, data: Any) -> None:
+        self._settle("error", data)
+
+    async def _on_ack(self, ack: Any = None) -> None:
+        self.acked_at = time.monotonic()
+        if not (isinstance(ack, dict) and "task_id" in ack):
+            self._settle("rejected", {"request_id": self.request_id, "error": ack})
+
+    async def connect(self) -> None:
+        await self.sio.connect(self.url, transports=["websocket"],
+                               wait_timeout=CONNECT_TIMEOUT_SECONDS)
+        await asyncio.wait_for(self.joined.wait(), CONNECT_TIMEOUT_SECONDS)
+
+    async def run(self) -> None:
+        await self.window.set.wait()
+        loop = asyncio.get_running_loop()
+        number = 0
+        while time.monotonic() < self.window.end:
+            number += 1
+            self.request_id = f"{self.index}-{number}"
+            self.answer = loop.create_future()
+            sent = time.monotonic()
+            await self.sio.emit("user-query", {"query": QUESTION, "request_id": self.request_id},
+                                callback=self._on_ack)
+            try:
+                kind, data, at = await asyncio.wait_for(self.answer, self.answer_timeout)
+            except TimeoutError:
+                self.errors["no answer within the timeout"] += 1
+                continue
+            if not self.window.start <= at <= self.window.end:
+                continue
+            if kind != "answer":
+                self.errors[f"{kind}: {data.get('error')}"] += 1
+                continue
+            self.samples.append(((at - sent) * 1000.0, int(data.get("processing_time_ms", 0)),
+                                 int(data.get("queue_wait_ms", 0)),
+                                 (self.acked_at - sent) * 1000.0))
+
+    async def close(self) -> None:
+        if self.sio.connected:
+            await self.sio.disconnect()
+
+
+async def read_line() -> dict[str, Any]:
+    line = await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    if not line:
+        raise SystemExit("loadgen: run.py closed stdin before the window was set")
+    return json.loads(line)
+
+
+def say(message: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(message) + "\n")
+    sys.stdout.flush()
+
+
+async def generate(url: str, sessions: int, first_index: int, answer_timeout: float) -> None:
+    window = Window()
+    samples: list[tuple[float, int, int, float]] = []
+    errors: collections.Counter[str] = collections.Counter()
+    users = [Session(first_index + i, url, window, answer_timeout, samples, errors)
+             for i in range(sessions)]
+    await asyncio.gather(*(user.connect() for user in users))
+    say({"ready": True})
+    times = await read_line()
+    window.start, window.end = float(times["measure_from"]), float(times["measure_to"])
+    window.set.set()
+    runs = [asyncio.create_task(user.run()) for user in users]
+    await asyncio.sleep(max(0.0, window.end - time.monotonic()))
+    _, late = await asyncio.wait(runs, timeout=DRAIN_SECONDS)
+    for run in late:
+        run.cancel()
+    await asyncio.gather(*(user.close() for user in users), return_exceptions=True)
+    say({"samples": samples, "errors": dict(errors), "unfinished_sessions": len(late)})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", required=True, help="the master's chat URL")
+    parser.add_argument("--sessions", type=int, required=True)
+    parser.add_argument("--first-index", type=int, default=0, help="numbers the sessions")
+    parser.add_argument("--answer-timeout", type=float, default=30.0)
+    args = parser.parse_args()
+    asyncio.run(generate(args.url, args.sessions, args.first_index, args.answer_timeout))
+
+
+if __name__ == "__main__":
+    main()
