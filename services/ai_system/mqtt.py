@@ -7,6 +7,8 @@ messages published while the broker is away, so a broker restart loses no task.
 from __future__ import annotations
 
 import logging
+import socket
+from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -40,13 +42,41 @@ def make_client(
         topic, payload, retain = will
         client.will_set(topic, payload, qos=1, retain=retain)
     client.reconnect_delay_set(min_delay=1, max_delay=5)
+    client.on_socket_open = _no_delay
     return client
+
+
+def _no_delay(_client: mqtt.Client, _userdata: Any, sock: Any) -> None:
+    # Small messages both ways: Nagle plus delayed ACKs would stall each task about 40 ms.
+    if isinstance(sock, socket.socket):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def start(client: mqtt.Client, settings: MqttSettings) -> None:
     """Connect in the background and keep reconnecting for as long as the process lives."""
     client.connect_async(settings.host, settings.port, keepalive=settings.keepalive)
     client.loop_start()
+
+
+def stop(client: mqtt.Client, goodbye: tuple[str, bytes, bool] | None,
+         timeout: float = 3.0) -> bool:
+    """Publish ``goodbye`` ``(topic, payload, retain)`` at QoS 1, wait for it, disconnect.
+
+    A clean disconnect sends no Last Will, so this is how peers learn we left on purpose.
+    Returns whether the goodbye was delivered to the broker.
+    """
+    delivered = False
+    if goodbye is not None and client.is_connected():
+        topic, payload, retain = goodbye
+        info = client.publish(topic, payload, qos=1, retain=retain)
+        try:
+            info.wait_for_publish(timeout)
+            delivered = info.is_published()
+        except (RuntimeError, ValueError):
+            delivered = False
+    client.disconnect()
+    client.loop_stop()
+    return delivered
 
 
 class MqttLogHandler(logging.Handler):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, TypeVar
 
 WorkerState = Literal["idle", "busy", "offline"]
@@ -115,7 +115,9 @@ class Message:
         return cls.from_dict(_load_object(payload))
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # Every field is a scalar, so a shallow copy is enough (asdict is ~3x slower, and this
+        # runs several times per task).
+        return dict(self.__dict__)
 
     def to_json(self) -> bytes:
         return json.dumps(self.to_dict(), separators=(",", ":")).encode()

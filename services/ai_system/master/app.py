@@ -6,7 +6,6 @@ Socket.IO runs in threading mode because grpcio does not mix with eventlet or ge
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -17,8 +16,6 @@ from ai_system.master.dispatcher import Fail
 from ai_system.master.service import MasterService, QueryRejectedError
 from ai_system.master.sessions import session_id_from_auth
 from ai_system.protocol import EVENT_SESSION, EVENT_USER_QUERY
-
-log = logging.getLogger(__name__)
 
 
 def create_app(

@@ -17,6 +17,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from ai_system.config import MqttSettings
 from ai_system.mqtt import make_client, start
+from ai_system.mqtt import stop as mqtt_stop
 from ai_system.protocol import (
     MasterStatus,
     ProtocolError,
@@ -66,15 +67,9 @@ class MasterBus:
 
     def stop(self, timeout: float = 3.0) -> None:
         """Announce offline (retained), then disconnect cleanly (no Last Will)."""
-        if self.client.is_connected():
-            info = self.client.publish(
-                self.topics.master_status, MasterStatus("offline").to_json(), qos=1, retain=True)
-            try:
-                info.wait_for_publish(timeout)
-            except (RuntimeError, ValueError):
-                log.warning("could not announce master offline before stopping")
-        self.client.disconnect()
-        self.client.loop_stop()
+        goodbye = (self.topics.master_status, MasterStatus("offline").to_json(), True)
+        if not mqtt_stop(self.client, goodbye, timeout):
+            log.warning("could not announce master offline before stopping")
 
     # --- paho callbacks (network thread) --------------------------------------------------
 

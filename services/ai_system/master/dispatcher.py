@@ -197,6 +197,7 @@ class Dispatcher:
         max_attempts: int,
         stale_idle_grace: float = 5.0,
         finished_memory: int = 10_000,
+        forget_offline_after: float = 3600.0,
     ) -> None:
         self._grpc_endpoint = grpc_endpoint
         self._task_timeout = task_timeout
@@ -206,6 +207,8 @@ class Dispatcher:
         # never got the task or lost it (restarted).
         self._stale_idle_grace = stale_idle_grace
         self._finished_memory = finished_memory
+        # Replaced containers come back under new ids: the old ones leave /api/status.
+        self._forget_offline_after = forget_offline_after
         self._workers: dict[str, Worker] = {}
         # Workers ready for a task, longest-waiting first: popping the front is both O(1)
         # and fair (the least recently busy worker gets the next task).
@@ -340,6 +343,14 @@ class Dispatcher:
                 worker.blocked = True
                 effects += self._take_back(now, worker) + self._sync(now, worker)
         return effects
+
+    def forget_offline(self, now: float) -> list[str]:
+        """Drop workers offline (and silent) for long; return their ids."""
+        gone = [w.worker_id for w in self._workers.values()
+                if not w.online and now - w.last_seen >= self._forget_offline_after]
+        for worker_id in gone:
+            del self._workers[worker_id]
+        return gone
 
     def broker_changed(self) -> None:
         """The master's broker connection dropped or is new: hand out no task to a worker

@@ -9,11 +9,9 @@ period, then the web server.
 from __future__ import annotations
 
 import logging
-import signal
 import socket
 import sys
 import threading
-from types import FrameType
 
 from werkzeug.serving import WSGIRequestHandler, make_server
 
@@ -23,6 +21,7 @@ from ai_system.master.bus import MasterBus
 from ai_system.master.results import serve
 from ai_system.master.service import MasterService
 from ai_system.mqtt import MqttLogHandler, configure_logging
+from ai_system.signals import stop_on_signals
 
 log = logging.getLogger("ai_system.master")
 
@@ -64,19 +63,14 @@ def main() -> int:
                   exc, settings.web_port, settings.grpc_port)
         return 1
 
+    # python-socketio's emit directly: the outbox runs outside any Flask request context.
     service.start(bus.publish_task,
-                  lambda event, payload, room: socketio.emit(event, payload, to=room))
+                  lambda event, payload, room: socketio.server.emit(event, payload, to=room))
     logging.getLogger().addHandler(MqttLogHandler(
         bus.client, bus.topics.logs, "master", settings.mqtt_log_level))
     bus.start()
 
-    stop = threading.Event()
-
-    def request_stop(_signum: int, _frame: FrameType | None) -> None:
-        stop.set()  # no logging here: the handler may interrupt a thread holding a log lock
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
+    stop = stop_on_signals()
     web_thread = threading.Thread(target=web.serve_forever, name="web", daemon=True)
     web_thread.start()
     log.info("web chat on http://%s:%d/, gRPC on port %d, results via %s",

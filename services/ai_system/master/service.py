@@ -169,13 +169,16 @@ class MasterService:
         return data
 
     def tick(self) -> None:
-        """Deadlines, queue position updates and expiry of kept answers (every second)."""
+        """Deadlines, queue positions, long-gone workers, expired kept answers (every second)."""
         now = self._clock()
         with self._lock:
             before = self._dispatcher.counters.requeued
             effects = self._dispatcher.expire(now) + self._dispatcher.queue_positions()
             late = self._dispatcher.counters.requeued - before
+            gone = self._dispatcher.forget_offline(now)
             self._sessions.purge(now)
+        if gone:
+            log.info("forgot worker(s) offline for long: %s", ", ".join(gone))
         if late:
             log.warning("%d task(s) passed their deadline and went back to the queue", late)
         self._send(effects)
