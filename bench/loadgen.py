@@ -9,8 +9,8 @@ one JSON line each way so several generator processes share one measured window:
   stdout  {"samples": [...], "errors": {...}, ...}  after t2 and a short drain
 
 A sample is one answer that arrived inside [t1, t2]: [end_to_end_ms, processing_time_ms,
-queue_wait_ms, ack_ms] (ack_ms: until the user-query acknowledgement came back). The generator keeps only numbers per answer so that its own CPU, which
-run.py measures, stays small next to the master's.
+queue_wait_ms, ack_ms] (ack_ms: until the user-query acknowledgement came back). Only
+numbers are kept per answer, so the generator's own CPU (run.py measures it) stays small.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ from typing import Any
 
 import socketio
 
+# end_to_end_ms, processing_time_ms, queue_wait_ms, ack_ms
+Sample = tuple[float, int, int, float]
 QUESTION = "How many workers does the lab cluster have, and which one answers me?"
 CONNECT_TIMEOUT_SECONDS = 30.0
 DRAIN_SECONDS = 5.0  # after the window: let questions in flight finish before disconnecting
@@ -43,7 +45,8 @@ class Session:
     """One chat user: a closed loop of question, answer, next question."""
 
     def __init__(self, index: int, url: str, window: Window, answer_timeout: float,
-                 samples: list[tuple[float, int, int, float]], errors: collections.Counter[str]) -> None:
+                 samples: list[Sample],
+                 errors: collections.Counter[str]) -> None:
         self.index = index
         self.url = url
         self.window = window
@@ -128,7 +131,7 @@ def say(message: dict[str, Any]) -> None:
 
 async def generate(url: str, sessions: int, first_index: int, answer_timeout: float) -> None:
     window = Window()
-    samples: list[tuple[float, int, int, float]] = []
+    samples: list[Sample] = []
     errors: collections.Counter[str] = collections.Counter()
     users = [Session(first_index + i, url, window, answer_timeout, samples, errors)
              for i in range(sessions)]

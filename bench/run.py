@@ -11,9 +11,11 @@ in one or more processes). After a warm-up it measures, over a fixed window:
   mean latency = sessions / throughput), so queueing is shown apart, not as overhead;
 - CPU per task of each component, from /proc/<pid>/stat over the same window.
 
-Prints a table and writes bench/results/<UTC timestamp>.json. A benchmark, not a test:
-it fails only when the system does not answer (errors, or no answers at all), never on
-speed. ``--smoke`` is a two-second run that checks the benchmark itself still works.
+Prints a table and writes bench/results/<UTC timestamp>.json; ``--repeat N`` measures N
+windows one after another and reports the median of each figure (the machine is shared).
+A benchmark, not a test: it fails only when the system does not answer (errors, or no
+answers at all), never on speed. ``--smoke`` is a two-second run that checks the
+benchmark itself still works.
 """
 
 from __future__ import annotations
@@ -52,6 +54,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds first (3)")
     parser.add_argument("--generators", type=int, default=1,
                         help="load generator processes sharing the sessions (1)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="measured windows, one after another; figures are medians (1)")
     parser.add_argument("--output-dir", type=Path, default=BENCH / "results",
                         help="where the JSON result goes (bench/results)")
     parser.add_argument("--smoke", action="store_true",
@@ -59,8 +63,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.smoke:
         args.workers, args.sessions, args.duration, args.warmup = 2, 2, 2.0, 1.0
-    if min(args.workers, args.sessions, args.generators) < 1 or args.duration <= 0:
-        parser.error("workers, sessions and generators must be >= 1 and duration > 0")
+        args.repeat = 1
+    if min(args.workers, args.sessions, args.generators, args.repeat) < 1 or args.duration <= 0:
+        parser.error("workers, sessions, generators and repeat must be >= 1, duration > 0")
     if args.warmup < 0:
         parser.error("--warmup must not be negative")
     args.generators = min(args.generators, args.sessions)
@@ -164,50 +169,81 @@ class Window:
     seconds: float
     cpu: dict[str, float]  # CPU seconds per component over the window
     master_completed: int  # the master's own count of answered tasks in the window
+    load_average: float  # the machine's 1-minute load average at the window's end
 
 
-def summarize(args: argparse.Namespace, window: Window,
-              generated: list[dict[str, Any]]) -> dict[str, Any]:
+LATENCIES = (  # result key, label in the table
+    ("overhead_ms", "overhead (e2e - proc - queue)"),
+    ("end_to_end_minus_processing_ms", "e2e - processing"),
+    ("queue_wait_ms", "queue wait (master)"),
+    ("processing_time_ms", "processing (worker)"),
+    ("ack_ms", "user-query ack (client)"),
+    ("end_to_end_ms", "end to end (client)"),
+)
+
+
+def figures(window: Window, generated: list[dict[str, Any]]) -> dict[str, Any]:
+    """One measured window: throughput, latency distributions, CPU per component."""
     samples = [sample for result in generated for sample in result["samples"]]
     errors: dict[str, int] = {}
     for result in generated:
         for message, count in result["errors"].items():
             errors[message] = errors.get(message, 0) + count
-    end_to_end = [s[0] for s in samples]
-    minus_processing = [s[0] - s[1] for s in samples]
-    overhead = [s[0] - s[1] - s[2] for s in samples]
     tasks = len(samples)
-    cpu_per_task = {name: round(seconds * 1000 / tasks, 3) if tasks else None
-                    for name, seconds in window.cpu.items()}
-    utilisation = {name: round(seconds / window.seconds, 3)
-                   for name, seconds in window.cpu.items()}
-    tasks_per_second = tasks / window.seconds
-    p99 = percentile(overhead, 0.99)
+    series = {
+        "overhead_ms": [s[0] - s[1] - s[2] for s in samples],
+        "end_to_end_minus_processing_ms": [s[0] - s[1] for s in samples],
+        "queue_wait_ms": [float(s[2]) for s in samples],
+        "processing_time_ms": [float(s[1]) for s in samples],
+        "ack_ms": [s[3] for s in samples],
+        "end_to_end_ms": [s[0] for s in samples],
+    }
+    return {
+        "tasks": tasks,
+        "tasks_per_second": round(tasks / window.seconds, 1),
+        "master_completed_in_window": window.master_completed,
+        **{key: distribution(values) for key, values in series.items()},
+        "cpu_ms_per_task": {name: round(seconds * 1000 / tasks, 3) if tasks else None
+                            for name, seconds in window.cpu.items()},
+        "cpu_cores_busy": {name: round(seconds / window.seconds, 3)
+                           for name, seconds in window.cpu.items()},
+        "load_average": window.load_average,
+        "errors": errors,
+        "unfinished_sessions": sum(r["unfinished_sessions"] for r in generated),
+    }
+
+
+def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The median of each headline figure over the runs (each figure on its own)."""
+    def med(pick: Any) -> float:
+        return round(statistics.median(pick(run) for run in runs), 2)
+
+    result: dict[str, Any] = {"tasks_per_second": med(lambda r: r["tasks_per_second"])}
+    for key, _ in LATENCIES:
+        result[key] = {q: med(lambda r, k=key, q=q: r[k][q]) for q in ("p50", "p95", "p99")}
+    result["cpu_ms_per_task"] = {
+        name: med(lambda r, n=name: r["cpu_ms_per_task"][n] or 0.0)
+        for name in runs[0]["cpu_ms_per_task"]}
+    result["cpu_cores_busy"] = {
+        name: med(lambda r, n=name: r["cpu_cores_busy"][n]) for name in runs[0]["cpu_cores_busy"]}
+    result["load_average"] = med(lambda r: r["load_average"])
+    result["aims_met"] = (result["tasks_per_second"] >= AIM_TASKS_PER_SECOND
+                          and result["overhead_ms"]["p99"] <= AIM_P99_OVERHEAD_MS)
+    return result
+
+
+def document(args: argparse.Namespace, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The JSON written to bench/results/: what ran, where, and the figures."""
     return {
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
         "git_commit": git_commit(),
-        "machine": {"cores": os.cpu_count(), "python": platform.python_version(),
-                    "load_average_after": [round(v, 2) for v in os.getloadavg()]},
+        "machine": {"cores": os.cpu_count(), "python": platform.python_version()},
         "params": {k: args.__dict__[k] for k in
-                   ("workers", "sessions", "duration", "warmup", "generators", "smoke")},
-        "tasks": tasks,
-        "tasks_per_second": round(tasks_per_second, 1),
-        "master_completed_in_window": window.master_completed,
-        "overhead_ms": distribution(overhead),
-        "end_to_end_minus_processing_ms": distribution(minus_processing),
-        "end_to_end_ms": distribution(end_to_end),
-        "queue_wait_ms": distribution([float(s[2]) for s in samples]),
-        "processing_time_ms": distribution([float(s[1]) for s in samples]),
-        "ack_ms": distribution([s[3] for s in samples]),
-        "cpu_ms_per_task": cpu_per_task,
-        "cpu_cores_busy": utilisation,
-        "errors": errors,
-        "unfinished_sessions": sum(r["unfinished_sessions"] for r in generated),
-        "aims": {
-            "tasks_per_second": AIM_TASKS_PER_SECOND,
-            "p99_overhead_ms": AIM_P99_OVERHEAD_MS,
-            "met": tasks_per_second >= AIM_TASKS_PER_SECOND and p99 <= AIM_P99_OVERHEAD_MS,
-        },
+                   ("workers", "sessions", "duration", "warmup", "generators", "repeat")},
+        "aims": {"tasks_per_second": AIM_TASKS_PER_SECOND,
+                 "p99_overhead_ms": AIM_P99_OVERHEAD_MS},
+        "median": median_of(runs),
+        "runs": runs,
     }
 
 
@@ -222,39 +258,41 @@ def git_commit() -> str:
     return head + ("-dirty" if dirty else "")
 
 
-def report(result: dict[str, Any]) -> str:
-    p = result["params"]
-    lines = [
-        f"{p['workers']} workers, {p['sessions']} sessions, {p['duration']:g} s measured "
-        f"after {p['warmup']:g} s warm-up, {result['machine']['cores']} cores, "
-        f"load average {result['machine']['load_average_after']}",
-        f"throughput      {result['tasks_per_second']:8.1f} tasks/s   ({result['tasks']} "
-        f"answers; master counted {result['master_completed_in_window']})",
-        "",
-        f"{'latency (ms)':32} {'p50':>8} {'p95':>8} {'p99':>8} {'max':>8}",
-    ]
-    for key, label in (("overhead_ms", "overhead (e2e - proc - queue)"),
-                       ("end_to_end_minus_processing_ms", "e2e - processing"),
-                       ("queue_wait_ms", "queue wait (master)"),
-                       ("processing_time_ms", "processing (worker)"),
-                       ("ack_ms", "user-query ack (client)"),
-                       ("end_to_end_ms", "end to end (client)")):
-        d = result[key]
-        lines.append(f"{label:32} {d['p50']:8.1f} {d['p95']:8.1f} {d['p99']:8.1f} "
-                     f"{d['max']:8.1f}")
+def table(figs: dict[str, Any], generators: int) -> list[str]:
+    """One window's (or the median's) figures as aligned text."""
+    lines = [f"{'latency (ms)':32} {'p50':>8} {'p95':>8} {'p99':>8}"]
+    for key, label in LATENCIES:
+        d = figs[key]
+        lines.append(f"{label:32} {d['p50']:8.1f} {d['p95']:8.1f} {d['p99']:8.1f}")
     lines += ["", f"{'CPU':32} {'ms/task':>8} {'cores':>8}"]
-    for name, per_task in result["cpu_ms_per_task"].items():
+    for name, per_task in figs["cpu_ms_per_task"].items():
         shown = f"{per_task:8.3f}" if per_task is not None else f"{'-':>8}"
-        lines.append(f"{name:32} {shown} {result['cpu_cores_busy'][name]:8.2f}")
-    busy = result["cpu_cores_busy"]["load generator"] / p["generators"]
+        lines.append(f"{name:32} {shown} {figs['cpu_cores_busy'][name]:8.2f}")
+    busy = figs["cpu_cores_busy"]["load generator"] / generators
     if busy > GENERATOR_BUSY_WARNING:
         lines.append(f"warning: each load generator kept {busy:.0%} of a core busy; it may be "
                      "the bottleneck (try --generators 2)")
-    errors = result["errors"] or "none"
-    lines += ["", f"errors: {errors}; sessions still waiting at the end: "
-                  f"{result['unfinished_sessions']}",
-              f"aims (>= {AIM_TASKS_PER_SECOND:g} tasks/s, p99 overhead <= "
-              f"{AIM_P99_OVERHEAD_MS:g} ms): {'met' if result['aims']['met'] else 'not met'}"]
+    return lines
+
+
+def report(doc: dict[str, Any]) -> str:
+    p = doc["params"]
+    lines = [f"{p['workers']} workers, {p['sessions']} sessions, {p['duration']:g} s measured "
+             f"after {p['warmup']:g} s warm-up, {doc['machine']['cores']} cores"]
+    for number, run in enumerate(doc["runs"], start=1):
+        lines += ["", f"run {number}/{len(doc['runs'])}: {run['tasks_per_second']:.1f} tasks/s "
+                      f"({run['tasks']} answers; the master counted "
+                      f"{run['master_completed_in_window']}), load average "
+                      f"{run['load_average']:.2f}, errors: {run['errors'] or 'none'}"]
+        if len(doc["runs"]) == 1:
+            lines += table(run, p["generators"])
+    median = doc["median"]
+    if len(doc["runs"]) > 1:
+        lines += ["", f"median of {len(doc['runs'])} runs: {median['tasks_per_second']:.1f} "
+                      f"tasks/s, load average {median['load_average']:.2f}"]
+        lines += table(median, p["generators"])
+    lines += ["", f"aims (>= {AIM_TASKS_PER_SECOND:g} tasks/s, p99 overhead <= "
+                  f"{AIM_P99_OVERHEAD_MS:g} ms): {'met' if median['aims_met'] else 'not met'}"]
     return "\n".join(lines)
 
 
@@ -298,7 +336,8 @@ def measure(args: argparse.Namespace, system: LocalSystem) -> dict[str, Any]:
         generators.kill()
     cpu = {name: cpu_after[name] - cpu_before[name] for name in groups}
     cpu["bench harness"] = harness_after - harness_before
-    return summarize(args, Window(seconds, cpu, done_after - done_before), generated)
+    window = Window(seconds, cpu, done_after - done_before, round(os.getloadavg()[0], 2))
+    return figures(window, generated)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -306,21 +345,24 @@ def main(argv: list[str] | None = None) -> int:
     config = LocalConfig(workers=args.workers, web_port=free_port(), grpc_port=free_port(),
                          mqtt_port=free_port(), simulated_seconds=0)
     print(f"Starting Mosquitto, the master and {args.workers} workers…", flush=True)
+    runs: list[dict[str, Any]] = []
     try:
         with LocalSystem(config, base_env=bench_env()) as system:
-            print(f"Running {args.sessions} sessions: {args.warmup:g} s warm-up, "
-                  f"{args.duration:g} s measured…", flush=True)
-            result = measure(args, system)
+            for number in range(1, args.repeat + 1):
+                print(f"Run {number}/{args.repeat}: {args.sessions} sessions, {args.warmup:g} s "
+                      f"warm-up, {args.duration:g} s measured…", flush=True)
+                runs.append(measure(args, system))
     except StartupError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 1
+    doc = document(args, runs)
     args.output_dir.mkdir(parents=True, exist_ok=True)
-    stamp = result["timestamp"].replace(":", "").replace("+0000", "Z")
+    stamp = doc["timestamp"].replace(":", "").replace("+0000", "Z")
     path = args.output_dir / f"{stamp}.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
-    print(report(result))
+    path.write_text(json.dumps(doc, indent=2) + "\n")
+    print(report(doc))
     print(f"\nwritten to {path.relative_to(REPO) if path.is_relative_to(REPO) else path}")
-    if not result["tasks"] or result["errors"]:
+    if any(not run["tasks"] or run["errors"] for run in runs):
         print("bench: the system did not answer every question (see errors above)",
               file=sys.stderr)
         return 1

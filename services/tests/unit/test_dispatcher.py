@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from ai_system.master.dispatcher import (
@@ -433,6 +435,19 @@ def test_finished_tasks_are_remembered_only_up_to_a_bound() -> None:
     assert result(d, "t0", "w1")[0] == Ack(False, "unknown task")
 
 
+def test_workers_offline_for_long_are_forgotten() -> None:
+    d = Dispatcher(grpc_endpoint=ENDPOINT, task_timeout=TIMEOUT, max_attempts=3,
+                   forget_offline_after=60.0)
+    register(d, "old", now=0.0)
+    register(d, "alive", now=0.0)
+    status(d, "old", "offline", now=10.0)
+    assert d.forget_offline(69.0) == []
+    assert d.forget_offline(70.0) == ["old"]
+    assert [w["worker_id"] for w in d.snapshot()["workers"]] == ["alive"]
+    with pytest.raises(UnknownWorkerError):
+        status(d, "old", "idle", now=71.0)
+
+
 def test_the_snapshot_counts_tasks() -> None:
     d = make()
     register(d, "w1")
@@ -440,3 +455,82 @@ def test_the_snapshot_counts_tasks() -> None:
     submit(d, "t2")
     tasks = d.snapshot()["tasks"]
     assert (tasks["submitted"], tasks["assigned"], tasks["queued"]) == (2, 1, 1)
+
+
+# --- a long random run: the invariants hold whatever the order of events ----------------
+
+@pytest.mark.parametrize("seed", range(20))
+def test_random_runs_answer_every_question_exactly_once(seed: int) -> None:
+    rng = random.Random(seed)
+    d = make(max_attempts=3)
+    workers = [f"w{i}" for i in range(4)]
+    inbox: dict[str, list[tuple[str, int]]] = {w: [] for w in workers}  # received tasks
+    last_done: dict[str, str | None] = dict.fromkeys(workers)
+    outcomes: dict[str, int] = {}
+    now = 0.0
+    submitted = 0
+
+    def apply(effects: list[Effect]) -> None:
+        for effect in effects:
+            if isinstance(effect, Assign):
+                inbox[effect.message.worker_id].append(
+                    (effect.message.task_id, effect.message.attempt))
+            elif isinstance(effect, Deliver | Fail):
+                outcomes[effect.task_id] = outcomes.get(effect.task_id, 0) + 1
+
+    def answer(worker_id: str) -> None:
+        task_id, _ = inbox[worker_id].pop(0)
+        _, effects = result(d, task_id, worker_id, now=now, response="r")
+        apply(effects)
+        last_done[worker_id] = task_id
+        apply(status(d, worker_id, "idle", task_id, now=now))
+
+    for worker_id in workers:
+        apply(register(d, worker_id, now=now))
+    for _ in range(400):
+        now += rng.choice((0.1, 1.0, 3.0))
+        worker_id = rng.choice(workers)
+        action = rng.random()
+        if action < 0.35:
+            apply(submit(d, f"t{submitted}", now=now))
+            submitted += 1
+        elif action < 0.65 and inbox[worker_id]:
+            answer(worker_id)
+        elif action < 0.72:
+            apply(status(d, worker_id, "offline", now=now))
+            if rng.random() < 0.5:
+                inbox[worker_id].clear()  # it died; otherwise a blip: it may answer late
+        elif action < 0.80:
+            apply(register(d, worker_id, now=now))
+            apply(status(d, worker_id, "idle", last_done[worker_id], now=now))
+        elif action < 0.88:
+            apply(d.expire(now + TIMEOUT * rng.random()))
+        elif action < 0.94 and last_done[worker_id]:
+            apply(result(d, last_done[worker_id], worker_id, now=now)[1])  # a duplicate
+        else:
+            apply(d.queue_positions())
+        snapshot = d.snapshot()
+        held = [w["task_id"] for w in snapshot["workers"] if w["task_id"]]
+        assert len(held) == len(set(held)), "a task is held by two workers"
+        idle = [w for w in snapshot["workers"] if w["state"] == "idle"]
+        assert not (idle and snapshot["queue_depth"]), "a question waits beside an idle worker"
+        assert all(count == 1 for count in outcomes.values()), "a task answered twice"
+
+    # Everyone comes back and works until nothing is left.
+    for worker_id in workers:
+        apply(register(d, worker_id, now=now))
+        apply(status(d, worker_id, "idle", last_done[worker_id], now=now))
+    for _ in range(10 * submitted):
+        busy = [w for w in workers if inbox[w]]
+        if not busy:
+            now += TIMEOUT + 1
+            apply(d.expire(now))
+            for worker_id in workers:
+                apply(status(d, worker_id, "idle", last_done[worker_id], now=now))
+            if not any(inbox.values()):
+                break
+            continue
+        answer(rng.choice(busy))
+    assert d.snapshot()["tasks"]["queued"] == d.snapshot()["tasks"]["assigned"] == 0
+    assert sorted(outcomes) == sorted(f"t{i}" for i in range(submitted))
+    assert set(outcomes.values()) == {1}

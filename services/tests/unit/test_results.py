@@ -48,6 +48,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def hand_out_one_question(service: MasterService, published: Recorder) -> str:
+    """A connected session asks; the one registered worker gets the task."""
+    service.connect("sid-1", SESSION)
+    service.on_register(WorkerRegistration(worker_id="w1"))
+    task_id = service.submit("sid-1", "question")
+    published.wait_for(lambda calls: len(calls) == 1)
+    return task_id
+
+
 @pytest.fixture
 def system() -> Iterator[tuple[MasterService, Recorder, Recorder, pb_grpc.WorkerCallbackStub]]:
     port = free_port()
@@ -99,10 +108,7 @@ def test_a_question_travels_to_a_worker_and_its_answer_to_the_session(system: An
 
 def test_an_answer_for_an_absent_session_is_kept_for_its_reconnect(system: Any) -> None:
     service, published, emitted, stub = system
-    service.connect("sid-1", SESSION)
-    service.on_register(WorkerRegistration(worker_id="w1"))
-    task_id = service.submit("sid-1", "question")
-    published.wait_for(lambda calls: len(calls) == 1)
+    task_id = hand_out_one_question(service, published)
     service.disconnect("sid-1")
     stub.SendResult(pb.TaskResult(task_id=task_id, worker_id="w1", ai_response="later"),
                     timeout=5)
@@ -158,12 +164,31 @@ def test_a_worker_id_that_cannot_name_a_topic_is_not_registered(system: Any) -> 
 def test_an_answer_emitted_to_a_connection_is_replayed_on_a_quick_reconnect(system: Any) -> None:
     """The connection may have been dead already, unnoticed until Engine.IO's ping timeout."""
     service, published, emitted, stub = system
-    service.connect("sid-1", SESSION)
-    service.on_register(WorkerRegistration(worker_id="w1"))
-    task_id = service.submit("sid-1", "question")
-    published.wait_for(lambda calls: len(calls) == 1)
+    task_id = hand_out_one_question(service, published)
     stub.SendResult(pb.TaskResult(task_id=task_id, worker_id="w1", ai_response="hi"), timeout=5)
     emitted.wait_for(lambda calls: len(calls) == 1)
     service.disconnect("sid-1")
     kept = service.connect("sid-2", SESSION)
     assert [(event, data["task_id"]) for event, data in kept] == [("ai-response", task_id)]
+
+
+def test_the_tick_requeues_a_task_past_its_deadline() -> None:
+    """An injected clock instead of waiting: the ticker's work, called directly."""
+    now = [1000.0]
+    settings = MasterSettings.from_env({"TASK_TIMEOUT_SECONDS": "30"})
+    service = MasterService(settings, clock=lambda: now[0])
+    published, emitted = Recorder(), Recorder()
+    service.start(published, emitted)
+    try:
+        hand_out_one_question(service, published)
+        service.on_register(WorkerRegistration(worker_id="w2"))
+        now[0] += 29
+        service.tick()
+        now[0] += 1
+        service.tick()
+        published.wait_for(lambda calls: len(calls) == 2)
+        worker_id, payload = published.calls[1]
+        assert (worker_id, TaskMessage.from_json(payload).attempt) == ("w2", 2)
+        assert service.snapshot()["tasks"]["requeued"] == 1
+    finally:
+        service.stop()

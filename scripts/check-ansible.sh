@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Static checks of the Ansible side (make test-ansible): yamllint, ansible-lint (production
+# profile), syntax of every playbook against both inventories, the lab inventory's groups,
+# and the collection: built, installed into a temporary directory, its FQCN playbooks
+# syntax-checked from there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${VENV:-.venv}/bin
+export ANSIBLE_CONFIG="$PWD/ansible.cfg" ANSIBLE_NOCOLOR=1
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+echo "==> yamllint"
+"$BIN/yamllint" --strict .
+
+echo "==> ansible-lint --profile production"
+"$BIN/ansible-lint" --profile production --offline --nocolor -q
+
+echo "==> syntax of every playbook against both inventories"
+for inventory in inventories/lab inventories/local; do
+  for playbook in site.yml playbooks/*.yml; do
+    "$BIN/ansible-playbook" --syntax-check -i "$inventory" "$playbook" >"$tmp/syntax.log" 2>&1 \
+      || { cat "$tmp/syntax.log"; echo "syntax check failed: $playbook with $inventory" >&2; exit 1; }
+  done
+done
+echo "ok"
+
+echo "==> the lab inventory's hosts and groups"
+"$BIN/ansible-inventory" -i inventories/lab --list >"$tmp/lab.json"
+"$BIN/python" - "$tmp/lab.json" <<'PY'
+import json
+import sys
+
+with open(sys.argv[1], encoding="utf-8") as handle:
+    inventory = json.load(handle)
+hostvars = inventory["_meta"]["hostvars"]
+address = {host: hostvars[host]["ansible_host"] for host in hostvars}
+managers = sorted(address[h] for h in inventory["swarm_managers"]["hosts"])
+workers = sorted(address[h] for h in inventory["swarm_workers"]["hosts"])
+expected = (["10.1.2.166"], ["10.1.2.163", "10.1.2.173", "10.1.2.178"])
+if (managers, workers) != expected:
+    sys.exit(f"lab inventory: managers {managers}, workers {workers}; expected {expected}")
+print(f"ok: managers {managers}, workers {workers}")
+PY
+
+echo "==> the collection: build, install, FQCN playbooks"
+"$BIN/ansible-galaxy" collection build --output-path "$tmp/dist" . >/dev/null
+tarball=$(ls "$tmp"/dist/upb-ai_system-*.tar.gz)
+if tar -tzf "$tarball" | grep -E '(^|/)(collections|\.venv|molecule|inventories)/' | head -3 | grep -q .; then
+  echo "the collection tarball carries paths it must not: $(tar -tzf "$tarball" | grep -E '(collections|\.venv|molecule|inventories)/' | head -3)" >&2
+  exit 1
+fi
+# An empty configuration: the checkout's collections/ would make the collection look installed.
+mkdir "$tmp/elsewhere"
+printf '[defaults]\ncollections_path = %s\n' "$tmp/collections" >"$tmp/elsewhere/ansible.cfg"
+ANSIBLE_CONFIG="$tmp/elsewhere/ansible.cfg" \
+  "$BIN/ansible-galaxy" collection install --offline --no-deps -p "$tmp/collections" "$tarball" >/dev/null
+# From that directory, so that nothing of the checkout (ansible.cfg, roles/) is used.
+for playbook in site docker swarm registry images stack verify scale logs update stop backup teardown; do
+  (cd "$tmp/elsewhere" && ANSIBLE_CONFIG="$tmp/elsewhere/ansible.cfg" \
+    "$OLDPWD/$BIN/ansible-playbook" --syntax-check -i "$OLDPWD/inventories/lab" "upb.ai_system.$playbook") \
+    >"$tmp/fqcn.log" 2>&1 || { cat "$tmp/fqcn.log"; echo "FQCN playbook upb.ai_system.$playbook failed" >&2; exit 1; }
+done
+echo "ok: $(basename "$tarball") installs; upb.ai_system.site and the operations playbooks parse"
