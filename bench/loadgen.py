@@ -6,7 +6,7 @@ one JSON line each way so several generator processes share one measured window:
 
   stdout  {"ready": true}                      every session connected and got `session`
   stdin   {"measure_from": t1, "measure_to": t2}   time.monotonic() values (system-wide)
-  stdout  {"samples": [...], "errors": {...}, ...}  after t2 and a short drain
+  stdout  {"samples": [...], "errors": {...}, "loop_lag_ms": [...], ...}  after t2 + a drain
 
 A sample is one answer that arrived inside [t1, t2]: [end_to_end_ms, processing_time_ms,
 queue_wait_ms, ack_ms] (ack_ms: until the user-query acknowledgement came back). Only
@@ -21,6 +21,7 @@ import collections
 import json
 import sys
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import socketio
@@ -30,29 +31,33 @@ Sample = tuple[float, int, int, float]
 QUESTION = "How many workers does the lab cluster have, and which one answers me?"
 CONNECT_TIMEOUT_SECONDS = 30.0
 DRAIN_SECONDS = 5.0  # after the window: let questions in flight finish before disconnecting
+LAG_TICK_SECONDS = 0.01
 
 
-class Window:
-    """The measured interval, known once run.py sends it."""
+@dataclass
+class Load:
+    """What every session of this process shares: where to ask, the window, the tallies."""
 
-    def __init__(self) -> None:
-        self.start = float("inf")
-        self.end = float("inf")
-        self.set = asyncio.Event()
+    url: str
+    answer_timeout: float
+    # The measured interval (time.monotonic()), known once run.py sends it.
+    start: float = float("inf")
+    end: float = float("inf")
+    window_set: asyncio.Event = field(default_factory=asyncio.Event)
+    samples: list[Sample] = field(default_factory=list)
+    errors: collections.Counter[str] = field(default_factory=collections.Counter)
+    lags: list[float] = field(default_factory=list)
+
+    def in_window(self, at: float) -> bool:
+        return self.start <= at <= self.end
 
 
 class Session:
     """One chat user: a closed loop of question, answer, next question."""
 
-    def __init__(self, index: int, url: str, window: Window, answer_timeout: float,
-                 samples: list[Sample],
-                 errors: collections.Counter[str]) -> None:
+    def __init__(self, index: int, load: Load) -> None:
         self.index = index
-        self.url = url
-        self.window = window
-        self.answer_timeout = answer_timeout
-        self.samples = samples
-        self.errors = errors
+        self.load = load
         self.sio = socketio.AsyncClient(reconnection=False, handle_sigint=False)
         self.joined = asyncio.Event()
         self.request_id = ""
@@ -83,15 +88,16 @@ class Session:
             self._settle("rejected", {"request_id": self.request_id, "error": ack})
 
     async def connect(self) -> None:
-        await self.sio.connect(self.url, transports=["websocket"],
+        await self.sio.connect(self.load.url, transports=["websocket"],
                                wait_timeout=CONNECT_TIMEOUT_SECONDS)
         await asyncio.wait_for(self.joined.wait(), CONNECT_TIMEOUT_SECONDS)
 
     async def run(self) -> None:
-        await self.window.set.wait()
+        load = self.load
+        await load.window_set.wait()
         loop = asyncio.get_running_loop()
         number = 0
-        while time.monotonic() < self.window.end:
+        while time.monotonic() < load.end:
             number += 1
             self.request_id = f"{self.index}-{number}"
             self.answer = loop.create_future()
@@ -99,22 +105,32 @@ class Session:
             await self.sio.emit("user-query", {"query": QUESTION, "request_id": self.request_id},
                                 callback=self._on_ack)
             try:
-                kind, data, at = await asyncio.wait_for(self.answer, self.answer_timeout)
+                kind, data, at = await asyncio.wait_for(self.answer, load.answer_timeout)
             except TimeoutError:
-                self.errors["no answer within the timeout"] += 1
+                load.errors["no answer within the timeout"] += 1
                 continue
-            if not self.window.start <= at <= self.window.end:
+            if not load.in_window(at):
                 continue
             if kind != "answer":
-                self.errors[f"{kind}: {data.get('error')}"] += 1
+                load.errors[f"{kind}: {data.get('error')}"] += 1
                 continue
-            self.samples.append(((at - sent) * 1000.0, int(data.get("processing_time_ms", 0)),
+            load.samples.append(((at - sent) * 1000.0, int(data.get("processing_time_ms", 0)),
                                  int(data.get("queue_wait_ms", 0)),
                                  (self.acked_at - sent) * 1000.0))
 
     async def close(self) -> None:
         if self.sio.connected:
             await self.sio.disconnect()
+
+
+async def watch_lag(load: Load) -> None:
+    """How late a 10 ms timer fires, in the window: when the loop itself lags (busy, or the
+    process waits for a CPU), every latency measured here is inflated by as much."""
+    while True:
+        before = time.monotonic()
+        await asyncio.sleep(LAG_TICK_SECONDS)
+        if load.in_window(before):
+            load.lags.append((time.monotonic() - before - LAG_TICK_SECONDS) * 1000.0)
 
 
 async def read_line() -> dict[str, Any]:
@@ -130,23 +146,23 @@ def say(message: dict[str, Any]) -> None:
 
 
 async def generate(url: str, sessions: int, first_index: int, answer_timeout: float) -> None:
-    window = Window()
-    samples: list[Sample] = []
-    errors: collections.Counter[str] = collections.Counter()
-    users = [Session(first_index + i, url, window, answer_timeout, samples, errors)
-             for i in range(sessions)]
+    load = Load(url, answer_timeout)
+    users = [Session(first_index + i, load) for i in range(sessions)]
     await asyncio.gather(*(user.connect() for user in users))
     say({"ready": True})
     times = await read_line()
-    window.start, window.end = float(times["measure_from"]), float(times["measure_to"])
-    window.set.set()
+    load.start, load.end = float(times["measure_from"]), float(times["measure_to"])
+    load.window_set.set()
     runs = [asyncio.create_task(user.run()) for user in users]
-    await asyncio.sleep(max(0.0, window.end - time.monotonic()))
+    watcher = asyncio.create_task(watch_lag(load))
+    await asyncio.sleep(max(0.0, load.end - time.monotonic()))
+    watcher.cancel()
     _, late = await asyncio.wait(runs, timeout=DRAIN_SECONDS)
     for run in late:
         run.cancel()
     await asyncio.gather(*(user.close() for user in users), return_exceptions=True)
-    say({"samples": samples, "errors": dict(errors), "unfinished_sessions": len(late)})
+    say({"samples": load.samples, "errors": dict(load.errors), "unfinished_sessions": len(late),
+         "loop_lag_ms": load.lags})
 
 
 def main() -> None:

@@ -42,8 +42,11 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 # The issue's aims with 8 workers and 50 sessions.
 AIM_TASKS_PER_SECOND = 300.0
 AIM_P99_OVERHEAD_MS = 50.0
+AIM_SHAPE = (8, 50)  # workers, sessions
 # Above this share of one core the generator may itself be what limits throughput.
 GENERATOR_BUSY_WARNING = 0.8
+# A generator whose event loop is this late (p99) measures its own delays too.
+GENERATOR_LAG_WARNING_MS = 20.0
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -179,6 +182,7 @@ LATENCIES = (  # result key, label in the table
     ("processing_time_ms", "processing (worker)"),
     ("ack_ms", "user-query ack (client)"),
     ("end_to_end_ms", "end to end (client)"),
+    ("generator_loop_lag_ms", "load generator's loop lag"),
 )
 
 
@@ -197,6 +201,7 @@ def figures(window: Window, generated: list[dict[str, Any]]) -> dict[str, Any]:
         "processing_time_ms": [float(s[1]) for s in samples],
         "ack_ms": [s[3] for s in samples],
         "end_to_end_ms": [s[0] for s in samples],
+        "generator_loop_lag_ms": [lag for result in generated for lag in result["loop_lag_ms"]],
     }
     return {
         "tasks": tasks,
@@ -227,13 +232,12 @@ def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
     result["cpu_cores_busy"] = {
         name: med(lambda r, n=name: r["cpu_cores_busy"][n]) for name in runs[0]["cpu_cores_busy"]}
     result["load_average"] = med(lambda r: r["load_average"])
-    result["aims_met"] = (result["tasks_per_second"] >= AIM_TASKS_PER_SECOND
-                          and result["overhead_ms"]["p99"] <= AIM_P99_OVERHEAD_MS)
     return result
 
 
 def document(args: argparse.Namespace, runs: list[dict[str, Any]]) -> dict[str, Any]:
     """The JSON written to bench/results/: what ran, where, and the figures."""
+    median = median_of(runs)
     return {
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
         "git_commit": git_commit(),
@@ -241,8 +245,12 @@ def document(args: argparse.Namespace, runs: list[dict[str, Any]]) -> dict[str, 
         "params": {k: args.__dict__[k] for k in
                    ("workers", "sessions", "duration", "warmup", "generators", "repeat")},
         "aims": {"tasks_per_second": AIM_TASKS_PER_SECOND,
-                 "p99_overhead_ms": AIM_P99_OVERHEAD_MS},
-        "median": median_of(runs),
+                 "p99_overhead_ms": AIM_P99_OVERHEAD_MS,
+                 # Judged only in the shape the aims were set for.
+                 "met": (median["tasks_per_second"] >= AIM_TASKS_PER_SECOND
+                         and median["overhead_ms"]["p99"] <= AIM_P99_OVERHEAD_MS)
+                 if (args.workers, args.sessions) == AIM_SHAPE else None},
+        "median": median,
         "runs": runs,
     }
 
@@ -272,6 +280,11 @@ def table(figs: dict[str, Any], generators: int) -> list[str]:
     if busy > GENERATOR_BUSY_WARNING:
         lines.append(f"warning: each load generator kept {busy:.0%} of a core busy; it may be "
                      "the bottleneck (try --generators 2)")
+    lag = figs["generator_loop_lag_ms"]["p99"]
+    if lag > GENERATOR_LAG_WARNING_MS:
+        lines.append(f"warning: the load generator's event loop ran up to {lag:.0f} ms late "
+                     "(p99): the client-side latencies include that; if its CPU is low, the "
+                     "machine is overloaded (see the load average)")
     return lines
 
 
@@ -291,8 +304,9 @@ def report(doc: dict[str, Any]) -> str:
         lines += ["", f"median of {len(doc['runs'])} runs: {median['tasks_per_second']:.1f} "
                       f"tasks/s, load average {median['load_average']:.2f}"]
         lines += table(median, p["generators"])
-    lines += ["", f"aims (>= {AIM_TASKS_PER_SECOND:g} tasks/s, p99 overhead <= "
-                  f"{AIM_P99_OVERHEAD_MS:g} ms): {'met' if median['aims_met'] else 'not met'}"]
+    if doc["aims"]["met"] is not None:
+        lines += ["", f"aims (>= {AIM_TASKS_PER_SECOND:g} tasks/s, p99 overhead <= "
+                      f"{AIM_P99_OVERHEAD_MS:g} ms): {'met' if doc['aims']['met'] else 'not met'}"]
     return "\n".join(lines)
 
 

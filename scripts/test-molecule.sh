@@ -25,8 +25,8 @@ for scenario in "${scenarios[@]}"; do
   molecule -c molecule/resources/base.yml test -s "$scenario" >"$log" 2>&1 || rc=$?
   seconds=$(( $(date +%s) - start ))
   # The recap lines of the idempotence step: the changes of the second converge.
-  changed=$(sed -n '/idempotence: Executing/,/idempotence: Executed/p' "$log" \
-    | grep -o 'changed=[0-9]*' | awk -F= '{sum += $2; n++} END {if (n) print sum}')
+  changed=$(sed -n '/> idempotence\] Executing/,/> idempotence\] Executed/p' "$log" \
+    | grep -o 'changed=[0-9]*' | awk -F= '{sum += $2; n++} END {if (n) print sum}' || true)
   result=$([ "$rc" -eq 0 ] && echo passed || echo "FAILED (rc $rc)")
   line="$scenario: $result in $((seconds / 60))m$((seconds % 60))s; second converge changed=${changed:-?}"
   echo "$line" | tee -a "$summary"

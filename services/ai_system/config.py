@@ -46,6 +46,17 @@ def _float(env: Env, name: str, default: float, minimum: float = 0.0) -> float:
     return value
 
 
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+def _bool(env: Env, name: str, default: bool) -> bool:
+    raw = _get(env, name, "true" if default else "false").lower()
+    if raw not in _TRUE + _FALSE:
+        raise ConfigError(f"{name} must be true or false, got {raw!r}")
+    return raw in _TRUE
+
+
 def read_secret(env: Env, name: str) -> str:
     """The value of ``name``, or the contents of the file named by ``name_FILE``."""
     path = env.get(f"{name}_FILE", "").strip()
@@ -162,6 +173,9 @@ class WorkerSettings:
     grpc_timeout_seconds: float = 10.0
     grpc_max_attempts: int = 5
     heartbeat_seconds: float = 30.0
+    # busy/idle on every task (the original protocol); off, only heartbeats and the idle
+    # after an undelivered result, which the master needs to requeue at once.
+    publish_task_status: bool = True
     health_file: str = "/tmp/ai-worker.healthy"
     log_level: str = "INFO"
     mqtt_log_level: str = "INFO"
@@ -194,6 +208,7 @@ class WorkerSettings:
                 env, "GRPC_TIMEOUT_SECONDS", cls.grpc_timeout_seconds, minimum=0.1),
             grpc_max_attempts=_int(env, "GRPC_MAX_ATTEMPTS", cls.grpc_max_attempts, minimum=1),
             heartbeat_seconds=_float(env, "HEARTBEAT_SECONDS", cls.heartbeat_seconds, minimum=1),
+            publish_task_status=_bool(env, "PUBLISH_TASK_STATUS", cls.publish_task_status),
             health_file=_get(env, "HEALTH_FILE", cls.health_file),
             log_level=_get(env, "LOG_LEVEL", cls.log_level).upper(),
             mqtt_log_level=_get(env, "MQTT_LOG_LEVEL", cls.mqtt_log_level).upper(),

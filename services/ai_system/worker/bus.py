@@ -71,15 +71,10 @@ class WorkerBus:
         """Reports offline (a clean disconnect sends no Last Will) and disconnects."""
         self._closing.set()
         self._health.remove()
-        if self.client.is_connected():
-            goodbye = WorkerStatus(self._worker_id, "offline", self._state.status().task_id)
-            info = self.client.publish(self.topics.status, goodbye.to_json(), qos=1)
-            try:
-                info.wait_for_publish(_GOODBYE_TIMEOUT_SECONDS)
-            except (RuntimeError, ValueError):
-                log.warning("could not report offline before disconnecting")
-        self.client.disconnect()
-        self.client.loop_stop()
+        goodbye = WorkerStatus(self._worker_id, "offline", self._state.status().task_id)
+        if not mqtt.stop(self.client, (self.topics.status, goodbye.to_json(), False),
+                         _GOODBYE_TIMEOUT_SECONDS):
+            log.warning("could not report offline before disconnecting")
 
     # --- paho callbacks (network thread: no blocking) -----------------------------------
 

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import logging
 import queue
-import signal
 import sys
-import threading
-from types import FrameType
 
 from ai_system.config import ConfigError, WorkerSettings
 from ai_system.mqtt import MqttLogHandler, configure_logging
+from ai_system.signals import stop_on_signals
 from ai_system.worker.bus import WorkerBus
 from ai_system.worker.callback import ResultSender
 from ai_system.worker.health import HealthFile
@@ -35,7 +33,7 @@ def main() -> int:
     for name in _QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
 
-    stopping = threading.Event()
+    stopping = stop_on_signals()
     tasks: queue.Queue[Delivery | None] = queue.Queue()
     state = WorkerState(settings.worker_id)
     health = HealthFile(settings.health_file)
@@ -45,12 +43,6 @@ def main() -> int:
                         bus.publish_status, stopping)
     logging.getLogger().addHandler(MqttLogHandler(
         bus.client, bus.topics.logs, f"worker:{settings.worker_id}", settings.mqtt_log_level))
-
-    def request_stop(_signum: int, _frame: FrameType | None) -> None:
-        stopping.set()  # only this: the handler may interrupt a thread holding a log lock
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
 
     log.info("worker %s on node %s: provider %s, model %s, %d configured key(s), "
              "simulated work %g s", settings.worker_id, settings.node, settings.provider,

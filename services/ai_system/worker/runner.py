@@ -1,8 +1,10 @@
 """The worker's one processing thread: takes tasks one at a time and returns their results.
 
 Per task: report busy, ask the provider, simulate the work, send the result over gRPC,
-report idle. A provider failure becomes a result with ``error`` set, so the user hears
-about it and the worker carries on. Per-task logs are DEBUG: the hot path stays quiet.
+report idle. The two reports go out only with PUBLISH_TASK_STATUS, except an idle after a
+result that could not be delivered: it makes the master requeue the task at once. A
+provider failure becomes a result with ``error`` set, so the user hears about it and the
+worker carries on. Per-task logs are DEBUG: the hot path stays quiet.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class TaskRunner:
     ) -> None:
         self._worker_id = settings.worker_id
         self._simulated_seconds = settings.simulated_work_seconds
+        self._per_task_status = settings.publish_task_status
         self._providers = providers
         self._sender = sender
         self._tasks = tasks
@@ -70,7 +73,9 @@ class TaskRunner:
 
     def process(self, delivery: Delivery) -> None:
         task = delivery.task
-        self._publish_status(self._state.start(task.task_id))
+        busy = self._state.start(task.task_id)
+        if self._per_task_status:
+            self._publish_status(busy)
         provider = self._providers.choose(task.api_key)
         asked_at = time.monotonic()
         text, error, model = "", "", provider.model
@@ -105,6 +110,11 @@ class TaskRunner:
             attempt=task.attempt,
             provider_time_ms=provider_ms,
         )
-        if self._sender.send(task.grpc_endpoint, result):
+        delivered = self._sender.send(task.grpc_endpoint, result)
+        if delivered:
             log.debug("task %s done in %d ms", task.task_id, result.processing_time_ms)
-        self._publish_status(self._state.finish())
+        idle = self._state.finish()
+        # A delivered result already frees us at the master; an undelivered one must not wait
+        # for the task's deadline there.
+        if self._per_task_status or not delivered:
+            self._publish_status(idle)

@@ -6,7 +6,7 @@ import queue
 
 import pytest
 
-from ai_system.config import WorkerSettings
+from ai_system.config import ConfigError, WorkerSettings
 from ai_system.protocol import TaskMessage, WorkerStatus
 from ai_system.rpc.worker_callback_pb2 import TaskResult
 from ai_system.worker.providers.base import Answer, Provider
@@ -38,12 +38,13 @@ class FakeProviders:
 
 
 class FakeSender:
-    def __init__(self) -> None:
+    def __init__(self, delivers: bool) -> None:
+        self.delivers = delivers
         self.sent: list[tuple[str, TaskResult]] = []
 
     def send(self, endpoint: str, result: TaskResult) -> bool:
         self.sent.append((endpoint, result))
-        return True
+        return self.delivers
 
 
 class RecordingEvent:
@@ -60,10 +61,12 @@ class RecordingEvent:
         return False
 
 
-def run_one(outcome: Exception | None, api_key: str = "") -> tuple[
+def run_one(outcome: Exception | None, api_key: str = "", per_task_status: str = "true",
+            delivers: bool = True) -> tuple[
         TaskResult, list[WorkerStatus], RecordingEvent, FakeProvider]:
-    settings = WorkerSettings.from_env({"WORKER_ID": "w1", "SIMULATED_WORK_SECONDS": "600"})
-    provider, sender, stopping = FakeProvider(outcome), FakeSender(), RecordingEvent()
+    settings = WorkerSettings.from_env({"WORKER_ID": "w1", "SIMULATED_WORK_SECONDS": "600",
+                                        "PUBLISH_TASK_STATUS": per_task_status})
+    provider, sender, stopping = FakeProvider(outcome), FakeSender(delivers), RecordingEvent()
     statuses: list[WorkerStatus] = []
     runner = TaskRunner(settings, FakeProviders(provider), sender,  # type: ignore[arg-type]
                         queue.Queue(), WorkerState("w1"), statuses.append,
@@ -100,3 +103,16 @@ def test_an_unexpected_failure_is_an_error_result_that_leaks_nothing(
     assert result.error == "fake failed unexpectedly; try again later."
     assert "sk-secret" not in caplog.text
     assert "ValueError" in caplog.text
+
+
+def test_without_per_task_status_only_an_undelivered_result_is_reported() -> None:
+    _, statuses, _, _ = run_one(None, per_task_status="false")
+    assert statuses == []
+    _, statuses, _, _ = run_one(None, per_task_status="false", delivers=False)
+    assert [(s.status, s.task_id) for s in statuses] == [("idle", "t1")]
+
+
+def test_per_task_status_must_be_a_boolean() -> None:
+    assert not WorkerSettings.from_env({"PUBLISH_TASK_STATUS": "Off"}).publish_task_status
+    with pytest.raises(ConfigError, match="PUBLISH_TASK_STATUS must be true or false"):
+        WorkerSettings.from_env({"PUBLISH_TASK_STATUS": "sometimes"})
