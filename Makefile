@@ -66,7 +66,7 @@ test-molecule: $(STAMP)
 
 bench: $(STAMP)
 	scripts/ensure-system.sh mosquitto
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/run.py $(BENCH_OPTS)
 
 # --- operations on a deployed lab -----------------------------------------------------
 deploy: $(STAMP)
