@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs the Molecule scenarios (all by default: default, then swarm) with the shared base config,
 # each as `molecule test`: destroy, syntax, create, converge, idempotence, verify, destroy.
-# Logs go to test-artifacts/molecule/<scenario>.log; the summary (time of each scenario and the
-# changed count of its second converge) to test-artifacts/molecule/summary.txt.
+# A scenario fails too if its destroy leaves a container, volume or network behind. Logs go to
+# test-artifacts/molecule/<scenario>.log; the summary (time of each scenario and the changed
+# count of its second converge) to test-artifacts/molecule/summary.txt.
 #   scripts/test-molecule.sh            every scenario
 #   scripts/test-molecule.sh swarm      one scenario
 set -euo pipefail
@@ -27,6 +28,14 @@ for scenario in "${scenarios[@]}"; do
   # The recap lines of the idempotence step: the changes of the second converge.
   changed=$(sed -n '/> idempotence\] Executing/,/> idempotence\] Executed/p' "$log" \
     | grep -o 'changed=[0-9]*' | awk -F= '{sum += $2; n++} END {if (n) print sum}' || true)
+  # Destroy must leave nothing of the scenario on the host engine.
+  leftovers=$( { docker ps -aq --filter "name=aisys-mol-$scenario"
+                 docker volume ls -q --filter "name=aisys-mol-$scenario"
+                 docker network ls -q --filter "name=aisys-mol-$scenario"; } | xargs)
+  if [ -n "$leftovers" ] && [ "$rc" -eq 0 ]; then
+    echo "$scenario: destroy left containers, volumes or networks behind: $leftovers"
+    rc=1
+  fi
   result=$([ "$rc" -eq 0 ] && echo passed || echo "FAILED (rc $rc)")
   line="$scenario: $result in $((seconds / 60))m$((seconds % 60))s; second converge changed=${changed:-?}"
   echo "$line" | tee -a "$summary"
