@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 Env = Mapping[str, str]
+N = TypeVar("N", int, float)
 
 
 class ConfigError(ValueError):
@@ -24,26 +26,24 @@ def _get(env: Env, name: str, default: str) -> str:
     return value or default
 
 
-def _int(env: Env, name: str, default: int, minimum: int = 0) -> int:
+def _number(env: Env, name: str, default: N, minimum: N, parse: Callable[[str], N],
+            kind: str) -> N:
     raw = _get(env, name, str(default))
     try:
-        value = int(raw)
+        value = parse(raw)
     except ValueError:
-        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+        raise ConfigError(f"{name} must be {kind}, got {raw!r}") from None
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, got {value}")
     return value
+
+
+def _int(env: Env, name: str, default: int, minimum: int = 0) -> int:
+    return _number(env, name, default, minimum, int, "a whole number")
 
 
 def _float(env: Env, name: str, default: float, minimum: float = 0.0) -> float:
-    raw = _get(env, name, str(default))
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
-    if value < minimum:
-        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
-    return value
+    return _number(env, name, default, minimum, float, "a number")
 
 
 _TRUE = ("1", "true", "yes", "on")
