@@ -6,6 +6,7 @@ Socket.IO runs in threading mode because grpcio does not mix with eventlet or ge
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -25,6 +26,9 @@ def create_app(
     # Handlers only take a lock briefly, so they run on the connection's own thread
     # instead of a new thread per event (a large share of the per-question cost).
     socketio = SocketIO(app, async_mode="threading", async_handlers=False)
+    # Tasks live in memory: a page that sees a new instance id knows its pending questions
+    # were lost with the previous master and can say so instead of waiting forever.
+    instance_id = uuid.uuid4().hex
 
     @app.get("/")
     def index() -> str:
@@ -45,7 +49,7 @@ def create_app(
         # emitted from then on reaches this connection.
         join_room(session_id)
         kept = service.connect(request.sid, session_id)  # type: ignore[attr-defined]
-        emit(EVENT_SESSION, {"session_id": session_id})
+        emit(EVENT_SESSION, {"session_id": session_id, "instance_id": instance_id})
         for event, payload in kept:
             emit(event, payload)
 

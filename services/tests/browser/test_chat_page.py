@@ -112,3 +112,18 @@ def test_the_api_key_typed_in_the_page_is_kept_sent_and_never_shown(
     # Kept in this browser only: a reload still has it.
     open_chat(browser, system.url + "/")
     assert browser.find_element(By.ID, "api-key").get_attribute("value") == key
+
+
+def test_a_question_lost_in_a_master_restart_is_reported_not_left_spinning(
+        system_factory: SystemFactory, browser: webdriver.Chrome) -> None:
+    system = system_factory(workers=1, simulated_seconds=30)
+    assert system.master is not None
+    open_chat(browser, system.url + "/")
+    reply = ask(browser, "Will you survive a restart?")
+    system.master.kill()
+    system.start_master(wait=True)
+
+    # The page reconnects by itself, sees a new master and says the answer cannot come.
+    WebDriverWait(browser, TIMEOUT).until(
+        lambda _: "error" in (reply.get_attribute("class") or "").split())
+    assert "restarted" in reply.find_element(By.CLASS_NAME, "message-text").text

@@ -11,7 +11,7 @@ from support.mqtt import MqttProbe
 from support.system import SystemFactory, holder_of, wait_idle, wait_status
 
 from ai_system.local import online_workers
-from ai_system.protocol import EVENT_AI_RESPONSE, EVENT_TASK_ERROR, Topics
+from ai_system.protocol import EVENT_AI_RESPONSE, EVENT_SESSION, EVENT_TASK_ERROR, Topics
 
 pytestmark = pytest.mark.integration
 
@@ -83,6 +83,8 @@ def test_the_system_recovers_after_the_broker_restarts(system_factory: SystemFac
 def test_a_restarted_master_rediscovers_its_workers(system_factory: SystemFactory) -> None:
     system = system_factory(workers=2, simulated_seconds=0)
     assert system.master is not None
+    with ChatClient(system.url) as before:
+        old_instance = before.events(EVENT_SESSION)[-1].data["instance_id"]
     system.master.kill()
     system.start_master(wait=True)
 
@@ -93,3 +95,5 @@ def test_a_restarted_master_rediscovers_its_workers(system_factory: SystemFactor
         acks = [user.ask(f"Do you know me? ({n})") for n in range(2)]
         answers = [user.wait_answer(ack["task_id"]) for ack in acks]
     assert {answer["worker_id"] for answer in answers} == set(system.workers)
+    # A new instance id tells open pages that tasks held by the old master are gone.
+    assert user.events(EVENT_SESSION)[-1].data["instance_id"] != old_instance

@@ -59,6 +59,7 @@
   // entry: {id, session, query, taskId, state: sending|queued|running|done|error,
   //         position, answer, meta, error, at}; `view` holds its DOM nodes (not stored).
   let sessionId = storage.get(STORAGE.session) || "";
+  let masterInstance = null;  // the instance_id of the master we are connected to
   const entries = [];
   const byId = new Map();
   const byTask = new Map();
@@ -248,17 +249,22 @@
     if (!payload || typeof payload.session_id !== "string") return;
     const previous = sessionId;
     sessionId = payload.session_id;
+    masterInstance = payload.instance_id || null;
     storage.set(STORAGE.session, sessionId);
     ui.session.textContent = sessionId;
     // A new session (the master forgot ours) cannot receive answers to the old one's questions.
-    if (previous && previous !== sessionId) {
-      for (const entry of entries) {
-        if (isPending(entry) && entry.session === previous) {
-          update(entry, {
-            state: "error",
-            error: "The server started a new session, so this answer cannot arrive. Please ask again.",
-          });
-        }
+    for (const entry of entries) {
+      if (!isPending(entry)) continue;
+      if (previous && previous !== sessionId && entry.session === previous) {
+        update(entry, {
+          state: "error",
+          error: "The server started a new session, so this answer cannot arrive. Please ask again.",
+        });
+      } else if (entry.instance && masterInstance && entry.instance !== masterInstance) {
+        update(entry, {
+          state: "error",
+          error: "The server restarted before answering, so this answer cannot arrive. Please ask again.",
+        });
       }
     }
   });
@@ -313,6 +319,7 @@
       if (ack && ack.error) {
         update(entry, { state: "error", error: ack.error });
       } else if (ack && ack.task_id) {
+        entry.instance = masterInstance;  // the master that holds the task, in memory
         findEntry({ request_id: entry.id, task_id: ack.task_id }, false);
         if (entry.state === "sending") update(entry, { state: "running" });
         else saveConversation();
