@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -19,6 +20,18 @@ N = TypeVar("N", int, float)
 
 class ConfigError(ValueError):
     """A setting is present but unusable; the message names the variable."""
+
+
+S = TypeVar("S")
+
+
+def load_or_report(load: Callable[[], S], program: str) -> S | None:
+    """``load()``, or None after telling the user on stderr which setting is wrong."""
+    try:
+        return load()
+    except ConfigError as exc:
+        print(f"{program}: {exc}", file=sys.stderr)
+        return None
 
 
 def _get(env: Env, name: str, default: str) -> str:

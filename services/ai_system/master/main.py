@@ -15,7 +15,7 @@ import threading
 
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from ai_system.config import ConfigError, MasterSettings
+from ai_system.config import MasterSettings, load_or_report
 from ai_system.master.app import create_app
 from ai_system.master.bus import MasterBus
 from ai_system.master.results import serve
@@ -42,10 +42,8 @@ class _RequestHandler(WSGIRequestHandler):
 
 
 def main() -> int:
-    try:
-        settings = MasterSettings.from_env()
-    except ConfigError as exc:
-        print(f"ai-master: {exc}", file=sys.stderr)
+    settings = load_or_report(MasterSettings.from_env, "ai-master")
+    if settings is None:
         return 2
     configure_logging("master", settings.log_level)
     # One line per HTTP request (every Socket.IO poll) is noise, and would reach MQTT.

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from ai_system.config import ConfigError, WorkerSettings
+from ai_system.config import WorkerSettings, load_or_report
 
 MISSED_HEARTBEATS = 3
 
@@ -37,10 +37,8 @@ class HealthFile:
 
 
 def main() -> int:
-    try:
-        settings = WorkerSettings.from_env()
-    except ConfigError as exc:
-        print(f"unhealthy: {exc}", file=sys.stderr)
+    settings = load_or_report(WorkerSettings.from_env, "unhealthy")
+    if settings is None:
         return 1
     if HealthFile(settings.health_file).is_fresh(MISSED_HEARTBEATS * settings.heartbeat_seconds):
         return 0

@@ -6,7 +6,7 @@ import logging
 import queue
 import sys
 
-from ai_system.config import ConfigError, WorkerSettings
+from ai_system.config import WorkerSettings, load_or_report
 from ai_system.mqtt import MqttLogHandler, configure_logging
 from ai_system.signals import stop_on_signals
 from ai_system.worker.bus import WorkerBus
@@ -24,10 +24,8 @@ _RUNNER_JOIN_SECONDS = 2.0
 
 
 def main() -> int:
-    try:
-        settings = WorkerSettings.from_env()
-    except ConfigError as exc:
-        print(f"ai-worker: {exc}", file=sys.stderr)
+    settings = load_or_report(WorkerSettings.from_env, "ai-worker")
+    if settings is None:
         return 2
     configure_logging(f"worker:{settings.worker_id}", settings.log_level)
     for name in _QUIET_LOGGERS:

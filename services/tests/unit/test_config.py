@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from ai_system.config import ConfigError, MasterSettings, WorkerSettings
+from ai_system.config import ConfigError, MasterSettings, WorkerSettings, load_or_report
 
 
 def test_defaults_match_the_documented_ports_and_limits() -> None:
@@ -47,3 +47,9 @@ def test_auto_picks_the_first_provider_with_keys_from_a_secret_file(tmp_path: Pa
 
 def test_a_trailing_slash_in_the_topic_prefix_is_ignored() -> None:
     assert MasterSettings.from_env({"MQTT_TOPIC_PREFIX": "lab/"}).mqtt.topic_prefix == "lab"
+
+
+def test_a_program_reports_a_bad_setting_on_stderr_instead_of_a_traceback(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert load_or_report(lambda: WorkerSettings.from_env({"MQTT_PORT": "x"}), "ai-worker") is None
+    assert capsys.readouterr().err == "ai-worker: MQTT_PORT must be a whole number, got 'x'\n"
