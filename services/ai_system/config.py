@@ -85,7 +85,11 @@ def read_secret(env: Env, name: str) -> str:
 
 def read_secret_list(env: Env, name: str) -> tuple[str, ...]:
     """A pool of secrets: comma- or newline-separated, from ``name`` or ``name_FILE``."""
-    raw = read_secret(env, name).replace("\n", ",")
+    return _split(read_secret(env, name))
+
+
+def _split(raw: str) -> tuple[str, ...]:
+    raw = raw.replace("\n", ",")
     return tuple(item.strip() for item in raw.split(",") if item.strip())
 
 
@@ -97,6 +101,8 @@ class MqttSettings:
     password: str = field(default="", repr=False)
     topic_prefix: str = "upb"
     keepalive: int = 30
+    # A CA certificate file: connect over TLS and check the broker's certificate against it.
+    tls_ca_file: str = ""
 
     @classmethod
     def from_env(cls, env: Env) -> MqttSettings:
@@ -107,6 +113,7 @@ class MqttSettings:
             password=read_secret(env, "MQTT_PASSWORD"),
             topic_prefix=_get(env, "MQTT_TOPIC_PREFIX", cls.topic_prefix).strip("/"),
             keepalive=_int(env, "MQTT_KEEPALIVE_SECONDS", cls.keepalive, minimum=5),
+            tls_ca_file=_get(env, "MQTT_TLS_CA_FILE", ""),
         )
 
 
@@ -121,6 +128,24 @@ class MasterSettings:
     task_timeout_seconds: float = 120.0
     max_attempts: int = 3
     pending_results_ttl_seconds: float = 3600.0
+    # Where the journal lives (queue, hand-overs, kept answers); empty keeps them in memory.
+    state_dir: str = ""
+    # Signs session tokens; empty: generated, and kept in STATE_DIR when there is one.
+    session_secret: str = field(default="", repr=False)
+    # An extra gRPC listener with TLS, for workers outside the overlay network (0: none).
+    grpc_tls_port: int = 0
+    grpc_tls_cert_file: str = ""
+    grpc_tls_key_file: str = ""
+    # Abuse limits: token buckets per session and per client address (0 turns a rate off),
+    # questions waiting per session, and questions waiting in all (0: no cap).
+    session_rate_per_minute: float = 20.0
+    session_burst: int = 5
+    address_rate_per_minute: float = 120.0
+    address_burst: int = 30
+    max_pending_per_session: int = 5
+    max_queued: int = 1000
+    # A retryable provider error sends the task back after this, doubled per attempt.
+    retry_backoff_seconds: float = 2.0
     log_level: str = "INFO"
     mqtt_log_level: str = "INFO"
 
@@ -128,6 +153,13 @@ class MasterSettings:
     def from_env(cls, env: Env | None = None) -> MasterSettings:
         env = os.environ if env is None else env
         grpc_port = _int(env, "GRPC_PORT", cls.grpc_port, minimum=1)
+        grpc_tls_port = _int(env, "GRPC_TLS_PORT", cls.grpc_tls_port)
+        cert = _get(env, "GRPC_TLS_CERT_FILE", "")
+        key = _get(env, "GRPC_TLS_KEY_FILE", "")
+        if grpc_tls_port and not (cert and key):
+            raise ConfigError("GRPC_TLS_PORT needs GRPC_TLS_CERT_FILE and GRPC_TLS_KEY_FILE")
+        if grpc_tls_port == grpc_port:
+            raise ConfigError(f"GRPC_TLS_PORT must differ from GRPC_PORT ({grpc_port})")
         return cls(
             mqtt=MqttSettings.from_env(env),
             web_host=_get(env, "WEB_HOST", cls.web_host),
@@ -141,6 +173,22 @@ class MasterSettings:
             max_attempts=_int(env, "MAX_ATTEMPTS", cls.max_attempts, minimum=1),
             pending_results_ttl_seconds=_float(
                 env, "PENDING_RESULTS_TTL_SECONDS", cls.pending_results_ttl_seconds),
+            state_dir=_get(env, "STATE_DIR", ""),
+            session_secret=read_secret(env, "SESSION_SECRET"),
+            grpc_tls_port=grpc_tls_port,
+            grpc_tls_cert_file=cert,
+            grpc_tls_key_file=key,
+            session_rate_per_minute=_float(
+                env, "SESSION_RATE_PER_MINUTE", cls.session_rate_per_minute),
+            session_burst=_int(env, "SESSION_BURST", cls.session_burst, minimum=1),
+            address_rate_per_minute=_float(
+                env, "ADDRESS_RATE_PER_MINUTE", cls.address_rate_per_minute),
+            address_burst=_int(env, "ADDRESS_BURST", cls.address_burst, minimum=1),
+            max_pending_per_session=_int(
+                env, "MAX_PENDING_PER_SESSION", cls.max_pending_per_session),
+            max_queued=_int(env, "MAX_QUEUED", cls.max_queued),
+            retry_backoff_seconds=_float(
+                env, "RETRY_BACKOFF_SECONDS", cls.retry_backoff_seconds),
             log_level=_get(env, "LOG_LEVEL", cls.log_level).upper(),
             mqtt_log_level=_get(env, "MQTT_LOG_LEVEL", cls.mqtt_log_level).upper(),
         )
@@ -183,8 +231,14 @@ class WorkerSettings:
     llm_timeout_seconds: float = 30.0
     key_cooldown_seconds: float = 60.0
     simulated_work_seconds: float = 10.0
+    # The master endpoints results may go to; a task naming another is refused.
+    grpc_endpoints: tuple[str, ...] = ("master:50051",)
+    # A CA certificate file: call the master over TLS, checking its certificate against it.
+    grpc_tls_ca_file: str = ""
     grpc_timeout_seconds: float = 10.0
     grpc_max_attempts: int = 5
+    # The master's TASK_TIMEOUT_SECONDS: this worker's worst case must fit in it.
+    task_timeout_seconds: float = 120.0
     heartbeat_seconds: float = 30.0
     # busy/idle on every task (the original protocol); off, only heartbeats and the idle
     # after an undelivered result, which the master needs to requeue at once.
@@ -217,9 +271,13 @@ class WorkerSettings:
             key_cooldown_seconds=_float(env, "KEY_COOLDOWN_SECONDS", cls.key_cooldown_seconds),
             simulated_work_seconds=_float(
                 env, "SIMULATED_WORK_SECONDS", cls.simulated_work_seconds),
+            grpc_endpoints=_split(_get(env, "GRPC_ENDPOINTS", ",".join(cls.grpc_endpoints))),
+            grpc_tls_ca_file=_get(env, "GRPC_TLS_CA_FILE", ""),
             grpc_timeout_seconds=_float(
                 env, "GRPC_TIMEOUT_SECONDS", cls.grpc_timeout_seconds, minimum=0.1),
             grpc_max_attempts=_int(env, "GRPC_MAX_ATTEMPTS", cls.grpc_max_attempts, minimum=1),
+            task_timeout_seconds=_float(
+                env, "TASK_TIMEOUT_SECONDS", cls.task_timeout_seconds, minimum=1.0),
             heartbeat_seconds=_float(env, "HEARTBEAT_SECONDS", cls.heartbeat_seconds, minimum=1),
             publish_task_status=_bool(env, "PUBLISH_TASK_STATUS", cls.publish_task_status),
             health_file=_get(env, "HEALTH_FILE", cls.health_file),

@@ -24,6 +24,13 @@ EVENT_SESSION = "session"
 EVENT_TASK_QUEUED = "task-queued"
 EVENT_AI_RESPONSE = "ai-response"
 EVENT_TASK_ERROR = "task-error"
+# Added: a provider error that another attempt may cure; the question waits for it.
+EVENT_TASK_RETRYING = "task-retrying"
+
+# What went wrong when a result carries an error (TaskResult.error_kind). The master gives
+# a task whose error is retryable to another attempt; the others are the user's answer.
+ERROR_KINDS: tuple[str, ...] = ("bad_key", "rate_limited", "timeout", "upstream", "unexpected")
+RETRYABLE_ERROR_KINDS: frozenset[str] = frozenset({"rate_limited", "timeout", "upstream"})
 
 
 def now_ms() -> int:
@@ -134,6 +141,9 @@ class WorkerRegistration(Message):
     provider: str = ""
     status: WorkerState = "idle"
     timestamp: int = field(default_factory=now_ms)
+    # Added: new at every process start, so the master can tell a restarted worker (which
+    # holds nothing) from a reconnected one (which still works on its task).
+    instance_id: str = ""
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> WorkerRegistration:
@@ -148,6 +158,7 @@ class WorkerRegistration(Message):
             provider=_str(data, "provider", required=False),
             status=status,  # type: ignore[arg-type]
             timestamp=_int(data, "timestamp", now_ms()),
+            instance_id=_str(data, "instance_id", required=False),
         )
 
 
@@ -186,6 +197,7 @@ class TaskMessage(Message):
     """``<prefix>/workers/<worker_id>/tasks`` (QoS 1): one question for one worker.
 
     ``api_key`` is the user's own key typed in the chat, or empty; it is never logged.
+    ``result_token`` is the task's secret: the master accepts a result only if it carries it.
     """
 
     worker_id: str
@@ -196,6 +208,7 @@ class TaskMessage(Message):
     timestamp: int = field(default_factory=now_ms)
     task_id: str = ""
     attempt: int = 1
+    result_token: str = field(default="", repr=False)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TaskMessage:
@@ -210,6 +223,7 @@ class TaskMessage(Message):
             # A master that predates task ids sends one task per session at a time.
             task_id=_str(data, "task_id", required=False, default=session_id),
             attempt=max(1, _int(data, "attempt", 1)),
+            result_token=_str(data, "result_token", required=False),
         )
 
 

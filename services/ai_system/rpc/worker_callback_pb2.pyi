@@ -5,7 +5,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class TaskResult(_message.Message):
-    __slots__ = ("worker_id", "session_id", "original_query", "ai_response", "processing_time_ms", "query_timestamp", "completion_timestamp", "task_id", "provider", "model", "error", "attempt", "provider_time_ms")
+    __slots__ = ("worker_id", "session_id", "original_query", "ai_response", "processing_time_ms", "query_timestamp", "completion_timestamp", "task_id", "provider", "model", "error", "attempt", "provider_time_ms", "result_token", "error_kind")
     WORKER_ID_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     ORIGINAL_QUERY_FIELD_NUMBER: _ClassVar[int]
@@ -19,6 +19,8 @@ class TaskResult(_message.Message):
     ERROR_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_TIME_MS_FIELD_NUMBER: _ClassVar[int]
+    RESULT_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    ERROR_KIND_FIELD_NUMBER: _ClassVar[int]
     worker_id: str
     session_id: str
     original_query: str
@@ -32,7 +34,9 @@ class TaskResult(_message.Message):
     error: str
     attempt: int
     provider_time_ms: int
-    def __init__(self, worker_id: _Optional[str] = ..., session_id: _Optional[str] = ..., original_query: _Optional[str] = ..., ai_response: _Optional[str] = ..., processing_time_ms: _Optional[int] = ..., query_timestamp: _Optional[int] = ..., completion_timestamp: _Optional[int] = ..., task_id: _Optional[str] = ..., provider: _Optional[str] = ..., model: _Optional[str] = ..., error: _Optional[str] = ..., attempt: _Optional[int] = ..., provider_time_ms: _Optional[int] = ...) -> None: ...
+    result_token: str
+    error_kind: str
+    def __init__(self, worker_id: _Optional[str] = ..., session_id: _Optional[str] = ..., original_query: _Optional[str] = ..., ai_response: _Optional[str] = ..., processing_time_ms: _Optional[int] = ..., query_timestamp: _Optional[int] = ..., completion_timestamp: _Optional[int] = ..., task_id: _Optional[str] = ..., provider: _Optional[str] = ..., model: _Optional[str] = ..., error: _Optional[str] = ..., attempt: _Optional[int] = ..., provider_time_ms: _Optional[int] = ..., result_token: _Optional[str] = ..., error_kind: _Optional[str] = ...) -> None: ...
 
 class ResultAck(_message.Message):
     __slots__ = ("success", "message")

@@ -19,7 +19,8 @@ SystemFactory = Callable[..., LocalSystem]
 # Every setting of config.py (README.md's table): the caller's values must not reach tests.
 _SETTINGS = re.compile(
     r"^(MQTT_|WEB_|GRPC_|LLM_|LOG_LEVEL|MAX_|TASK_TIMEOUT|PENDING_RESULTS|WORKER_ID|NODE_NAME"
-    r"|USER_KEY_PROVIDER|KEY_COOLDOWN|SIMULATED_WORK|HEARTBEAT|HEALTH_FILE)|_API_KEYS(_FILE)?$")
+    r"|USER_KEY_PROVIDER|KEY_COOLDOWN|SIMULATED_WORK|HEARTBEAT|HEALTH_FILE|STATE_DIR|SESSION_"
+    r"|ADDRESS_|RETRY_BACKOFF|PUBLISH_TASK_STATUS)|_API_KEYS(_FILE)?$")
 
 
 def hermetic_env() -> dict[str, str]:
