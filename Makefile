@@ -31,7 +31,7 @@ $(STAMP): requirements-dev.txt services/constraints.txt services/pyproject.toml
 # --- the system on this machine -------------------------------------------------------
 run: $(STAMP)
 	scripts/ensure-system.sh mosquitto
-	$(BIN)/ai-system-local --workers $(WORKERS)
+	$(BIN)/ai-system-local --workers $(WORKERS) --state-dir .state
 
 # --- tests ----------------------------------------------------------------------------
 test: lint check-protos test-python test-ansible test-molecule

@@ -146,6 +146,8 @@ class MasterSettings:
     max_queued: int = 1000
     # A retryable provider error sends the task back after this, doubled per attempt.
     retry_backoff_seconds: float = 2.0
+    # /healthz fails once the broker has been unreachable this long.
+    broker_grace_seconds: float = 30.0
     log_level: str = "INFO"
     mqtt_log_level: str = "INFO"
 
@@ -189,6 +191,8 @@ class MasterSettings:
             max_queued=_int(env, "MAX_QUEUED", cls.max_queued),
             retry_backoff_seconds=_float(
                 env, "RETRY_BACKOFF_SECONDS", cls.retry_backoff_seconds),
+            broker_grace_seconds=_float(
+                env, "BROKER_GRACE_SECONDS", cls.broker_grace_seconds),
             log_level=_get(env, "LOG_LEVEL", cls.log_level).upper(),
             mqtt_log_level=_get(env, "MQTT_LOG_LEVEL", cls.mqtt_log_level).upper(),
         )

@@ -18,6 +18,7 @@ import contextlib
 import errno
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -206,30 +207,94 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str,
 
 # --- the broker ----------------------------------------------------------------------------
 
-class Mosquitto:
-    """A throw-away Mosquitto on 127.0.0.1:``port``, anonymous, without persistence."""
+def acl_rules(prefix: str, master_user: str) -> str:
+    """The broker's ACL, the same rules as the deployed one
+    (roles/ai_system/templates/mosquitto.acl.j2)."""
+    return (
+        "# Every account: announce, report and log; read only its own task topic (%c is the\n"
+        "# client id, which is the worker id) and the master's status.\n"
+        f"pattern write {prefix}/workers/register\n"
+        f"pattern write {prefix}/workers/status\n"
+        f"pattern write {prefix}/logs\n"
+        f"pattern read {prefix}/workers/%c/tasks\n"
+        f"pattern read {prefix}/master/status\n"
+        "\n"
+        "# The master: hands out tasks, hears registrations, status and logs, announces itself.\n"
+        f"user {master_user}\n"
+        f"topic write {prefix}/workers/+/tasks\n"
+        f"topic read {prefix}/workers/register\n"
+        f"topic read {prefix}/workers/status\n"
+        f"topic read {prefix}/logs\n"
+        f"topic readwrite {prefix}/master/status\n"
+    )
 
-    def __init__(self, port: int, workdir: Path, sink: LineSink | None = None) -> None:
+
+MASTER_ACCOUNT = "master"
+WORKER_ACCOUNT = "worker-python"
+
+
+def _write_private(path: Path, text: str) -> Path:
+    """A file only its owner can read, created so (never world-readable, even briefly)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    return path
+
+
+class Mosquitto:
+    """A throw-away Mosquitto on 127.0.0.1:``port``, without persistence.
+
+    With ``accounts`` (user name -> password) it is closed like the deployed broker:
+    anonymous clients refused, passwords hashed by ``mosquitto_passwd`` into a private
+    file (never on a command line), and the deployed ACL. Without, it is open (the worker
+    tests that play the master themselves).
+    """
+
+    def __init__(self, port: int, workdir: Path, sink: LineSink | None = None,
+                 accounts: Mapping[str, str] | None = None, topic_prefix: str = "upb") -> None:
         self.port = port
+        self.accounts = dict(accounts or {})
+        self._workdir = workdir
+        self._prefix = topic_prefix
         self._conf = workdir / "mosquitto.conf"
-        # set_tcp_nodelay: small MQTT packets go out at once instead of meeting the
-        # clients' 40 ms delayed ACK (measured by the benchmark).
-        self._conf.write_text(
-            f"listener {port} 127.0.0.1\n"
-            "allow_anonymous true\n"
-            "persistence false\n"
-            "set_tcp_nodelay true\n"
-            "log_dest stderr\n"
-            "log_type error\nlog_type warning\nlog_type notice\n")
         self._sink = sink
         self.process: ManagedProcess | None = None
 
+    def _configure(self) -> None:
+        lines = [f"listener {self.port} 127.0.0.1",
+                 "persistence false",
+                 # Small MQTT packets go out at once instead of meeting the clients' 40 ms
+                 # delayed ACK (measured by the benchmark).
+                 "set_tcp_nodelay true",
+                 "log_dest stderr",
+                 "log_type error", "log_type warning", "log_type notice"]
+        if not self.accounts:
+            lines.append("allow_anonymous true")
+        else:
+            passwd = _write_private(self._workdir / "mosquitto.passwd", "".join(
+                f"{user}:{password}\n" for user, password in self.accounts.items()))
+            subprocess.run([find_program("mosquitto_passwd", ["/usr/bin"]), "-U", str(passwd)],
+                           check=True, capture_output=True)
+            acl = _write_private(self._workdir / "mosquitto.acl",
+                                 acl_rules(self._prefix, MASTER_ACCOUNT))
+            lines += ["allow_anonymous false", f"password_file {passwd}", f"acl_file {acl}"]
+            if os.geteuid() == 0:
+                # Started as root it would drop to the mosquitto user, who cannot read
+                # these private files; this broker listens on loopback only.
+                lines.append("user root")
+        self._conf.write_text("\n".join(lines) + "\n")
+
     def start(self, timeout: float = 10.0) -> None:
+        self._configure()
         binary = find_program("mosquitto", ["/usr/sbin", "/usr/local/sbin"])
         self.process = ManagedProcess(
             "mosquitto", [binary, "-c", str(self._conf)], os.environ, self._sink).start()
         wait_until(lambda: port_open(self.port), timeout, f"Mosquitto on port {self.port}",
                    [self.process])
+
+    def password_file(self, user: str) -> Path:
+        """A private file holding ``user``'s password, for a child's MQTT_PASSWORD_FILE."""
+        return _write_private(self._workdir / f"{user}.password", self.accounts[user])
 
     def stop(self) -> None:
         if self.process is not None:
@@ -250,6 +315,8 @@ class LocalConfig:
     mqtt_port: int = 1883
     web_host: str = "127.0.0.1"
     simulated_seconds: float | None = None  # None: the environment's value, else 10
+    # The master's journal (STATE_DIR); None: a folder that goes with the system.
+    state_dir: str | None = None
     env: Mapping[str, str] = field(default_factory=dict)  # added to every child's environment
 
 
@@ -288,7 +355,10 @@ class LocalSystem:
         self._base_env = dict(os.environ if base_env is None else base_env)
         self._tmp = tempfile.TemporaryDirectory(prefix="ai-system-local-")
         self.workdir = Path(self._tmp.name)
-        self.broker = Mosquitto(config.mqtt_port, self.workdir, sink)
+        accounts = {MASTER_ACCOUNT: secrets.token_urlsafe(24),
+                    WORKER_ACCOUNT: secrets.token_urlsafe(24)}
+        self.broker = Mosquitto(config.mqtt_port, self.workdir, sink, accounts)
+        self.state_dir = Path(config.state_dir or self.workdir / "state")
         self.master: ManagedProcess | None = None
         self.workers: dict[str, ManagedProcess] = {}
 
@@ -316,12 +386,14 @@ class LocalSystem:
         return [proc for proc in found if proc is not None]
 
     # -- environment -----------------------------------------------------------------------
-    def _common_env(self) -> dict[str, str]:
+    def _common_env(self, account: str) -> dict[str, str]:
         env = {**self._base_env, **self.config.env}
         env.update(
             PYTHONUNBUFFERED="1",
             MQTT_HOST="127.0.0.1",
             MQTT_PORT=str(self.config.mqtt_port),
+            MQTT_USERNAME=account,
+            MQTT_PASSWORD_FILE=str(self.broker.password_file(account)),
         )
         if self.config.simulated_seconds is not None:
             env["SIMULATED_WORK_SECONDS"] = str(self.config.simulated_seconds)
@@ -350,12 +422,13 @@ class LocalSystem:
         return self
 
     def start_master(self, wait: bool = False, timeout: float = 60.0) -> ManagedProcess:
-        env = self._common_env()
+        env = self._common_env(MASTER_ACCOUNT)
         env.update(
             WEB_HOST=self.config.web_host,
             WEB_PORT=str(self.config.web_port),
             GRPC_PORT=str(self.config.grpc_port),
             GRPC_ADVERTISED_ENDPOINT=self.grpc_target,
+            STATE_DIR=str(self.state_dir),
         )
         self.master = ManagedProcess("master", [find_program("ai-master")], env,
                                      self._sink).start()
@@ -367,10 +440,11 @@ class LocalSystem:
     def start_worker(self, index: int) -> ManagedProcess:
         """Start worker ``python-worker-local-<index>`` (again, if it was stopped)."""
         worker_id = self.worker_id(index)
-        env = self._common_env()
+        env = self._common_env(WORKER_ACCOUNT)
         env.update(
             WORKER_ID=worker_id,
             HEALTH_FILE=str(self.workdir / f"{worker_id}.healthy"),
+            GRPC_ENDPOINTS=self.grpc_target,
         )
         proc = ManagedProcess(f"worker-{index}", [find_program("ai-worker")], env,
                               self._sink).start()
@@ -428,6 +502,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--mqtt-port", type=int, default=1883, help="Mosquitto port (1883)")
     parser.add_argument("--simulated-seconds", type=float, default=None,
                         help="simulated work per task (default: SIMULATED_WORK_SECONDS or 10)")
+    parser.add_argument("--state-dir", default=None,
+                        help="the master's journal: questions survive a restart of the "
+                             "launcher (default: a temporary folder, gone at exit)")
     args = parser.parse_args(argv)
     if args.workers < 1:
         parser.error("--workers must be at least 1")
@@ -441,7 +518,7 @@ def main(argv: list[str] | None = None) -> int:
     config = LocalConfig(
         workers=args.workers, web_port=args.web_port, grpc_port=args.grpc_port,
         mqtt_port=args.mqtt_port, web_host=os.environ.get("WEB_HOST", "").strip() or "127.0.0.1",
-        simulated_seconds=args.simulated_seconds)
+        simulated_seconds=args.simulated_seconds, state_dir=args.state_dir)
     stopping = threading.Event()
 
     def request_stop(signum: int, _frame: object) -> None:

@@ -6,7 +6,6 @@ Socket.IO runs in threading mode because grpcio does not mix with eventlet or ge
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -15,20 +14,18 @@ from flask_socketio import SocketIO, emit, join_room
 
 from ai_system.master.dispatcher import Fail
 from ai_system.master.service import MasterService, QueryRejectedError
-from ai_system.master.sessions import session_id_from_auth
 from ai_system.protocol import EVENT_SESSION, EVENT_USER_QUERY
 
+Health = Callable[[], dict[str, Any]]
 
-def create_app(
-    service: MasterService, max_query_chars: int, mqtt_connected: Callable[[], bool]
-) -> tuple[Flask, SocketIO]:
+
+def create_app(service: MasterService, max_query_chars: int,
+               health: Health) -> tuple[Flask, SocketIO]:
+    """``health()`` gives ``{"healthy": bool, ...details}`` for /healthz."""
     app = Flask(__name__)  # templates/ and static/ beside this module
     # Handlers only take a lock briefly, so they run on the connection's own thread
     # instead of a new thread per event (a large share of the per-question cost).
     socketio = SocketIO(app, async_mode="threading", async_handlers=False)
-    # Tasks live in memory: a page that sees a new instance id knows its pending questions
-    # were lost with the previous master and can say so instead of waiting forever.
-    instance_id = uuid.uuid4().hex
 
     @app.get("/")
     def index() -> str:
@@ -36,20 +33,26 @@ def create_app(
 
     @app.get("/healthz")
     def healthz() -> Any:
-        return jsonify(status="ok", mqtt_connected=mqtt_connected())
+        state = health()
+        healthy = state.pop("healthy")
+        return jsonify(status="ok" if healthy else "unhealthy", **state), 200 if healthy else 503
 
     @app.get("/api/status")
     def status() -> Any:
-        return jsonify(mqtt_connected=mqtt_connected(), **service.snapshot())
+        return jsonify(mqtt_connected=health()["mqtt_connected"], **service.snapshot())
 
     @socketio.on("connect")
     def on_connect(auth: object = None) -> None:
-        session_id = session_id_from_auth(auth)
+        session_id, token = service.join(auth)
         # Join the room before the service counts the session as present, so an answer
         # emitted from then on reaches this connection.
         join_room(session_id)
-        kept = service.connect(request.sid, session_id)  # type: ignore[attr-defined]
-        emit(EVENT_SESSION, {"session_id": session_id, "instance_id": instance_id})
+        kept = service.connect(request.sid, session_id,  # type: ignore[attr-defined]
+                               request.remote_addr or "")
+        # instance_id names the master's journal: a page that sees it change knows its
+        # pending questions were lost with the previous one.
+        emit(EVENT_SESSION, {"session_id": session_id, "session_token": token,
+                             "instance_id": service.instance_id})
         for event, payload in kept:
             emit(event, payload)
 

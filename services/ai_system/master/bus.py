@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
@@ -53,10 +54,17 @@ class MasterBus:
             self.topics.register, self._receiver(WorkerRegistration, handler.on_register))
         self.client.message_callback_add(
             self.topics.status, self._receiver(WorkerStatus, handler.on_status))
+        # time.monotonic() of the last loss of the broker (or of start), None while connected.
+        self._away_since: float | None = time.monotonic()
 
     @property
     def connected(self) -> bool:
         return self.client.is_connected()
+
+    def disconnected_for(self) -> float:
+        """Seconds since the broker was last reachable (0 while connected)."""
+        since = self._away_since
+        return 0.0 if since is None else time.monotonic() - since
 
     def start(self) -> None:
         start(self.client, self._settings)
@@ -79,6 +87,7 @@ class MasterBus:
             log.error("MQTT broker %s:%d refused the connection: %s",
                       self._settings.host, self._settings.port, reason)
             return
+        self._away_since = None
         # Before announcing online: workers answer it by re-registering.
         self._handler.on_broker_changed()
         client.subscribe([(self.topics.register, 1), (self.topics.status, 1)])
@@ -90,6 +99,8 @@ class MasterBus:
                        reason: ReasonCode, properties: Any) -> None:
         if reason.is_failure:
             log.warning("lost the MQTT broker (%s); reconnecting", reason)
+        if self._away_since is None:
+            self._away_since = time.monotonic()
         self._handler.on_broker_changed()
 
     def _receiver(self, kind: type[Incoming],

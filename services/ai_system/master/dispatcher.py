@@ -1,33 +1,50 @@
 """The master's bookkeeping: workers, tasks and the queue, as plain Python with no I/O.
 
-Every method takes the current time (``now``, seconds since the epoch) and returns the
-effects for the caller to carry out: publish a task to a worker, tell a session its place
-in the queue, deliver an answer or an error. The caller (service.py) holds a lock around
-each call and carries the effects out afterwards; nothing here blocks, sleeps or touches
-the network, which is what lets the unit tests walk through worker deaths, deadlines and
-duplicate results without waiting. Per task, the work is a few dict and deque operations.
+Every method takes the current time (``now``, ``time.monotonic`` seconds) and returns the
+effects for the caller to carry out, in order: record a task in the journal, publish a
+task to a worker, tell a session its place in the queue, a retry, an answer or an error.
+A ``Persist`` always comes before the effects that follow from the change it records, so
+the caller can write the journal first and act second. The caller (service.py) holds a
+lock around each call; nothing here blocks, sleeps or touches the network, which is what
+lets the unit tests walk through worker deaths, deadlines, forged and duplicate results,
+retries and restarts without waiting. Per task, the work is a few dict and deque operations.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict, deque
+import heapq
+import hmac
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
+from ai_system.master.fairqueue import FairQueue
+from ai_system.master.journal import TaskRecord
 from ai_system.protocol import (
     EVENT_AI_RESPONSE,
     EVENT_TASK_ERROR,
     EVENT_TASK_QUEUED,
+    EVENT_TASK_RETRYING,
+    RETRYABLE_ERROR_KINDS,
     TaskMessage,
     WorkerRegistration,
     WorkerStatus,
 )
 
-TaskState = Literal["queued", "assigned"]
+TaskState = Literal["queued", "assigned", "delayed"]
 
 
 class UnknownWorkerError(KeyError):
     """A status message from a worker that never registered with this master."""
+
+
+class RefusedError(ValueError):
+    """A question the queue will not take; ``reason`` names the limit, the message is for
+    the user."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass
@@ -37,6 +54,7 @@ class Worker:
     language: str = ""
     provider: str = ""
     hostname: str = ""
+    instance_id: str = ""  # the worker process; a new one holds none of the old one's work
     online: bool = True
     # The task handed to it that it has not yet returned (it may already be finished
     # by another worker's late answer: the worker is then still busy on it).
@@ -63,7 +81,11 @@ class Task:
     task_id: str
     session_id: str
     query: str = field(repr=False)
+    result_token: str = field(repr=False)
     api_key: str = field(default="", repr=False)
+    # The user typed a key. Keys live in memory only: a task rebuilt from the journal
+    # has this set and an empty api_key, and cannot be handed out again.
+    has_key: bool = False
     request_id: str | None = None
     created_at: float = 0.0
     attempt: int = 0  # hand-overs to a worker so far
@@ -72,9 +94,23 @@ class Task:
     deadline: float | None = None
     state: TaskState = "queued"
     reported_position: int = 0  # the queue position the session was last told
+    # Workers whose attempt ended in a retryable provider error: others go first.
+    tried: set[str] = field(default_factory=set)
+    retry_at: float = 0.0
+
+    @property
+    def key_lost(self) -> bool:
+        return self.has_key and not self.api_key
 
 
 # --- effects ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Persist:
+    """Write ``record`` to the journal before carrying out the effects after it."""
+
+    record: TaskRecord
+
 
 @dataclass(frozen=True)
 class Assign:
@@ -118,6 +154,23 @@ class Queued(SessionEffect):
 
 
 @dataclass(frozen=True)
+class Retrying(SessionEffect):
+    """A provider error that another attempt may cure: the question waits for it."""
+
+    error: str = ""
+    attempt: int = 1  # the attempt that failed
+    max_attempts: int = 1
+    retry_in_ms: int = 0
+
+    event: ClassVar[str] = EVENT_TASK_RETRYING
+    keep_if_away: ClassVar[bool] = False
+
+    def _fields(self) -> dict[str, Any]:
+        return {"error": self.error, "attempt": self.attempt,
+                "max_attempts": self.max_attempts, "retry_in_ms": self.retry_in_ms}
+
+
+@dataclass(frozen=True)
 class Deliver(SessionEffect):
     response: str = ""
     worker_id: str = ""
@@ -151,7 +204,7 @@ class Fail(SessionEffect):
         return {"error": self.error}
 
 
-Effect = Assign | SessionEffect
+Effect = Persist | Assign | SessionEffect
 
 
 @dataclass(frozen=True)
@@ -161,8 +214,10 @@ class WorkerResult:
     task_id: str
     worker_id: str
     session_id: str = ""
+    result_token: str = field(default="", repr=False)
     response: str = ""
     error: str = ""  # a provider failure, worded for the user
+    error_kind: str = ""  # protocol.ERROR_KINDS
     provider: str = ""
     model: str = ""
     processing_time_ms: int = 0
@@ -182,12 +237,19 @@ class Counters:
     completed: int = 0  # answered, including answers that carry a provider error
     failed: int = 0  # attempts exhausted
     requeued: int = 0
+    retried: int = 0  # sent back after a retryable provider error
     duplicates: int = 0
     unknown_results: int = 0
+    forged_results: int = 0  # the result token did not match
+    rejected: Counter[str] = field(default_factory=Counter)  # refusals by reason
+
+
+_KEY_LOST = ("The server restarted before a worker took this question. Your API key is "
+             "never written to disk, so it is gone: please ask again.")
 
 
 class Dispatcher:
-    """Workers, tasks and the FIFO queue; one task per worker at a time."""
+    """Workers, tasks and the fair queue; one task per worker at a time."""
 
     def __init__(
         self,
@@ -195,28 +257,43 @@ class Dispatcher:
         grpc_endpoint: str,
         task_timeout: float,
         max_attempts: int,
+        retry_backoff: float = 2.0,
+        max_pending_per_session: int = 0,
+        max_queued: int = 0,
         stale_idle_grace: float = 5.0,
+        restore_grace: float = 15.0,
         finished_memory: int = 10_000,
         forget_offline_after: float = 3600.0,
+        wall_offset: float = 0.0,
     ) -> None:
         self._grpc_endpoint = grpc_endpoint
         self._task_timeout = task_timeout
         self._max_attempts = max_attempts
+        self._retry_backoff = retry_backoff
+        self._max_pending = max_pending_per_session
+        self._max_queued = max_queued
         # An idle status not naming the held task that arrives this soon after the
         # hand-over was sent before the worker received it; later, it means the worker
         # never got the task or lost it (restarted).
         self._stale_idle_grace = stale_idle_grace
+        # How long a task rebuilt from the journal waits for its worker to be heard from.
+        self._restore_grace = restore_grace
         self._finished_memory = finished_memory
         # Replaced containers come back under new ids: the old ones leave /api/status.
         self._forget_offline_after = forget_offline_after
+        # time.time() - time.monotonic(): messages and the journal carry wall-clock times.
+        self._wall_offset = wall_offset
         self._workers: dict[str, Worker] = {}
         # Workers ready for a task, longest-waiting first: popping the front is both O(1)
         # and fair (the least recently busy worker gets the next task).
         self._idle: OrderedDict[str, None] = OrderedDict()
-        self._tasks: dict[str, Task] = {}  # queued or assigned
-        self._queue: deque[str] = deque()
-        # Recently finished task ids, so a late or repeated result is recognised.
-        self._finished: OrderedDict[str, None] = OrderedDict()
+        self._tasks: dict[str, Task] = {}  # queued, delayed or assigned
+        self._queue = FairQueue()
+        self._delayed: list[tuple[float, str]] = []  # (retry_at, task id), a heap
+        self._pending: Counter[str] = Counter()  # unfinished tasks per session
+        # Recently finished task ids and their tokens, so a late or repeated result is
+        # recognised (and a forged one still refused).
+        self._finished: OrderedDict[str, str] = OrderedDict()
         self.counters = Counters()
 
     def knows(self, worker_id: str) -> bool:
@@ -231,27 +308,48 @@ class Dispatcher:
         task_id: str,
         session_id: str,
         query: str,
+        result_token: str,
         api_key: str = "",
         request_id: str | None = None,
     ) -> list[Effect]:
-        """A new question: handed to the longest-idle worker, or queued at the back."""
-        task = Task(task_id=task_id, session_id=session_id, query=query, api_key=api_key,
+        """A new question: handed to the longest-idle worker, or queued in its session's
+        line. Raises RefusedError when the session or the whole queue is full."""
+        if self._max_pending and self._pending[session_id] >= self._max_pending:
+            raise self._refuse("too_many_pending", (
+                f"You already have {self._pending[session_id]} questions waiting; ask again "
+                "when one is answered."))
+        waiting = len(self._queue) + len(self._delayed)
+        if self._max_queued and waiting >= self._max_queued and not self._idle:
+            raise self._refuse("queue_full", (
+                f"The system is busy: {waiting} questions are waiting. Please ask again in a "
+                "few minutes."))
+        task = Task(task_id=task_id, session_id=session_id, query=query,
+                    result_token=result_token, api_key=api_key, has_key=bool(api_key),
                     request_id=request_id, created_at=now)
         self._tasks[task_id] = task
+        self._pending[session_id] += 1
         self.counters.submitted += 1
         if self._idle:  # the queue is empty whenever a worker is idle
-            return [self._assign(now, task, self._next_idle())]
-        self._queue.append(task_id)
-        return [self._queued(task, len(self._queue))]
+            return self._assign(now, task, self._pick_worker(task))
+        self._queue.push(session_id, task_id)
+        position = self._queue.position(session_id)
+        return [self._persist(task), self._queued(task, position)]
 
     def register(self, now: float, reg: WorkerRegistration) -> list[Effect]:
-        """A worker (re)announced itself: it is online; its assignment is unchanged.
+        """A worker (re)announced itself: it is online; its assignment is unchanged,
+        unless it is a new process (another ``instance_id``), which holds nothing.
 
         Registered busy without a task from us, it gets none until it reports idle.
         """
         worker = self._workers.get(reg.worker_id)
         if worker is None:
             worker = self._workers[reg.worker_id] = Worker(reg.worker_id)
+        effects: list[Effect] = []
+        restarted = bool(worker.instance_id and reg.instance_id
+                         and worker.instance_id != reg.instance_id)
+        if restarted and worker.task_id:
+            effects += self._take_back(now, worker)
+        worker.instance_id = reg.instance_id or worker.instance_id
         worker.node = reg.node or reg.hostname
         worker.language = reg.language
         worker.provider = reg.provider
@@ -259,11 +357,15 @@ class Dispatcher:
         worker.online = True
         worker.confirmed = True
         worker.last_seen = now
+        held = self._tasks.get(worker.task_id or "")
+        if held is not None and held.deadline is not None and held.worker_id == worker.worker_id:
+            # A task rebuilt from the journal waited for this worker: it is back.
+            held.deadline = max(held.deadline, worker.assigned_at + self._task_timeout)
         if reg.status == "idle":
             worker.blocked = False
         elif reg.status == "busy" and worker.task_id is None:
             worker.blocked = True  # busy on something we did not hand it
-        return self._sync(now, worker)
+        return effects + self._sync(now, worker)
 
     def status(self, now: float, status: WorkerStatus) -> list[Effect]:
         """idle, busy or offline (Last Will or shutdown); raises UnknownWorkerError."""
@@ -286,8 +388,8 @@ class Dispatcher:
     def result(self, now: float, result: WorkerResult) -> tuple[Ack, list[Effect]]:
         """A worker's answer (or provider error) for a task; the first answer wins.
 
-        A worker of the original protocol sends no task id: its held task is meant if the
-        session matches.
+        Only a result carrying the task's token counts. A worker of the original protocol
+        sends no task id: its held task is meant if the session matches.
         """
         worker_id, task_id = result.worker_id, result.task_id
         sender = self._workers.get(worker_id)
@@ -296,8 +398,10 @@ class Dispatcher:
             if held is not None and held.session_id == result.session_id:
                 task_id = held.task_id
         if task_id in self._finished:
+            if not _same(result.result_token, self._finished[task_id]):
+                return self._forged(), []
             self.counters.duplicates += 1
-            effects = []
+            effects: list[Effect] = []
             if sender is not None and sender.task_id == task_id:
                 sender.task_id = None
                 effects = self._sync(now, sender)
@@ -306,48 +410,65 @@ class Dispatcher:
         if task is None:
             self.counters.unknown_results += 1
             return Ack(False, "unknown task"), []
-        self._finish(task)
-        if task.state == "queued":  # a late answer from an earlier attempt
-            self._queue.remove(task_id)
-        effects: list[Effect] = []
+        if not _same(result.result_token, task.result_token):
+            return self._forged(), []
+        current = task.state == "assigned" and task.worker_id == worker_id
+        if result.error and result.error_kind in RETRYABLE_ERROR_KINDS:
+            if not current:  # an earlier attempt's error: the task is already under way again
+                return Ack(True, "retry already under way"), self._release(now, sender, task_id)
+            if task.attempt < self._max_attempts:
+                return Ack(True, "error recorded, retrying"), self._retry(now, task, result)
         assignee = self._workers.get(task.worker_id or "")
+        self._unqueue(task)
+        effects = []
         # The assignee stays reserved if someone else answered: it is still busy on it.
-        if assignee is not None and task.worker_id == worker_id:
+        if assignee is not None and task.worker_id == worker_id and assignee.task_id == task_id:
             assignee.task_id = None
             assignee.completed += 1
             effects = self._sync(now, assignee)
         self.counters.completed += 1
         common = {"session_id": task.session_id, "task_id": task_id,
                   "request_id": task.request_id}
+        outcome: SessionEffect
         if result.error:
-            return Ack(True, "error recorded"), [Fail(**common, error=result.error), *effects]
-        queue_wait = (task.assigned_at or now) - task.created_at
-        answer = Deliver(
-            **common,
-            response=result.response,
-            worker_id=worker_id,
-            node=sender.node if sender is not None else "",
-            provider=result.provider,
-            model=result.model,
-            processing_time_ms=result.processing_time_ms,
-            queue_wait_ms=max(0, round(queue_wait * 1000)),
-        )
-        return Ack(True, "result delivered"), [answer, *effects]
+            outcome = Fail(**common, error=result.error)
+            message = "error recorded"
+        else:
+            outcome = Deliver(
+                **common,
+                response=result.response,
+                worker_id=worker_id,
+                node=sender.node if sender is not None else "",
+                provider=result.provider,
+                model=result.model,
+                processing_time_ms=result.processing_time_ms,
+                queue_wait_ms=max(0, round(((task.assigned_at or now) - task.created_at) * 1000)),
+            )
+            message = "result delivered"
+        return Ack(True, message), [*self._finish(now, task, outcome), *effects]
 
     def expire(self, now: float) -> list[Effect]:
-        """Tasks past their deadline go back to the queue; their workers wait for idle."""
+        """Deadlines passed: tasks go back to the queue, their workers wait for idle.
+        Retries whose backoff is over join the queue again."""
         effects: list[Effect] = []
         for worker in self._workers.values():
             task = self._tasks.get(worker.task_id or "")
             if task is not None and task.deadline is not None and task.deadline <= now:
-                worker.blocked = True
+                worker.blocked = worker.online
                 effects += self._take_back(now, worker) + self._sync(now, worker)
-        return effects
+        while self._delayed and self._delayed[0][0] <= now:
+            _, task_id = heapq.heappop(self._delayed)
+            task = self._tasks.get(task_id)
+            if task is not None and task.state == "delayed":
+                task.state = "queued"
+                self._queue.push_front(task.session_id, task_id)
+        return effects + self._dispatch(now)
 
     def forget_offline(self, now: float) -> list[str]:
         """Drop workers offline (and silent) for long; return their ids."""
         gone = [w.worker_id for w in self._workers.values()
-                if not w.online and now - w.last_seen >= self._forget_offline_after]
+                if not w.online and not w.task_id
+                and now - w.last_seen >= self._forget_offline_after]
         for worker_id in gone:
             del self._workers[worker_id]
         return gone
@@ -370,15 +491,52 @@ class Dispatcher:
         O(queue length): called on a timer, not per task.
         """
         effects: list[Effect] = []
-        for index, task_id in enumerate(self._queue, start=1):
+        for index, task_id in enumerate(self._queue.order(), start=1):
             task = self._tasks[task_id]
             if task.reported_position != index:
                 effects.append(self._queued(task, index))
         return effects
 
+    def restore(self, now: float, records: list[TaskRecord]) -> tuple[list[Effect],
+                                                                     list[TaskRecord]]:
+        """Rebuild from the journal (oldest first) at start; call before any other input.
+
+        Returns the effects (the questions whose key was lost fail) and the finished
+        records whose outcomes the sessions may still be owed.
+        """
+        effects: list[Effect] = []
+        finished: list[TaskRecord] = []
+        for record in records:
+            if record.state == "finished":
+                self._remember_finished(record.task_id, record.result_token)
+                finished.append(record)
+                continue
+            task = Task(task_id=record.task_id, session_id=record.session_id,
+                        query=record.query, result_token=record.result_token,
+                        has_key=record.has_key, request_id=record.request_id,
+                        created_at=self._mono(record.created_at), attempt=record.attempt)
+            self._tasks[task.task_id] = task
+            self._pending[task.session_id] += 1
+            if record.state == "assigned" and record.worker_id:
+                # Its worker may still be on it: wait a little for it to be heard from.
+                worker = self._workers.get(record.worker_id)
+                if worker is None:
+                    worker = self._workers[record.worker_id] = Worker(
+                        record.worker_id, online=False, confirmed=False, last_seen=now,
+                        instance_id=record.worker_instance)
+                task.state, task.worker_id = "assigned", worker.worker_id
+                task.assigned_at = self._mono(record.assigned_at or record.created_at)
+                task.deadline = now + self._restore_grace
+                worker.task_id, worker.assigned_at = task.task_id, now
+            elif task.key_lost:
+                effects += self._finish(now, task, self._lost_key(task))
+            else:
+                self._queue.push(task.session_id, task.task_id)
+        return effects, finished
+
     def snapshot(self) -> dict[str, Any]:
-        """Workers, queue depth and task counts, for /api/status."""
-        assigned = len(self._tasks) - len(self._queue)
+        """Workers (with the task each holds), queue depth and task counts."""
+        queued, delayed = len(self._queue), len(self._delayed)
         return {
             "workers": [
                 {
@@ -390,22 +548,44 @@ class Dispatcher:
                     "state": w.state,
                     "task_id": w.task_id,
                     "completed": w.completed,
-                    "last_seen": round(w.last_seen * 1000),
+                    "last_seen": round((w.last_seen + self._wall_offset) * 1000),
                 }
                 for w in self._workers.values()
             ],
-            "queue_depth": len(self._queue),
-            "tasks": {"queued": len(self._queue), "assigned": assigned,
-                      **vars(self.counters)},
+            "queue_depth": queued,
+            "tasks": {"queued": queued, "retrying": delayed,
+                      "assigned": len(self._tasks) - queued - delayed,
+                      **{name: value for name, value in vars(self.counters).items()
+                         if name != "rejected"},
+                      "rejected": sum(self.counters.rejected.values()),
+                      "rejections": dict(self.counters.rejected)},
         }
 
     # --- internals ---------------------------------------------------------------------
 
-    def _next_idle(self) -> Worker:
-        worker_id, _ = self._idle.popitem(last=False)
+    def _wall(self, now: float) -> float:
+        return now + self._wall_offset
+
+    def _mono(self, wall: float) -> float:
+        return wall - self._wall_offset
+
+    def _refuse(self, reason: str, message: str) -> RefusedError:
+        self.counters.rejected[reason] += 1
+        return RefusedError(reason, message)
+
+    def _forged(self) -> Ack:
+        self.counters.forged_results += 1
+        return Ack(False, "result token does not match the task")
+
+    def _pick_worker(self, task: Task) -> Worker:
+        """The longest-idle worker, preferring one that has not failed this task."""
+        worker_id = next((w for w in self._idle if w not in task.tried), None)
+        if worker_id is None:
+            worker_id = next(iter(self._idle))
+        del self._idle[worker_id]
         return self._workers[worker_id]
 
-    def _assign(self, now: float, task: Task, worker: Worker) -> Assign:
+    def _assign(self, now: float, task: Task, worker: Worker) -> list[Effect]:
         self._idle.pop(worker.worker_id, None)
         task.state = "assigned"
         task.worker_id = worker.worker_id
@@ -414,16 +594,17 @@ class Dispatcher:
         task.deadline = now + self._task_timeout
         worker.task_id = task.task_id
         worker.assigned_at = now
-        return Assign(TaskMessage(
+        return [self._persist(task, worker), Assign(TaskMessage(
             worker_id=worker.worker_id,
             session_id=task.session_id,
             query=task.query,
             api_key=task.api_key,
             grpc_endpoint=self._grpc_endpoint,
-            timestamp=round(now * 1000),
+            timestamp=round(self._wall(now) * 1000),
             task_id=task.task_id,
             attempt=task.attempt,
-        ))
+            result_token=task.result_token,
+        ))]
 
     def _sync(self, now: float, worker: Worker) -> list[Effect]:
         """Put the worker in or out of the idle set, then hand out queued tasks."""
@@ -432,18 +613,32 @@ class Dispatcher:
             self._idle.pop(worker.worker_id, None)
         elif worker.worker_id not in self._idle:
             self._idle[worker.worker_id] = None
+        return self._dispatch(now)
+
+    def _dispatch(self, now: float) -> list[Effect]:
         effects: list[Effect] = []
-        while self._queue and self._idle:
-            task = self._tasks[self._queue.popleft()]
-            effects.append(self._assign(now, task, self._next_idle()))
+        while self._idle and (task_id := self._queue.pop()) is not None:
+            task = self._tasks[task_id]
+            if task.key_lost:
+                effects += self._finish(now, task, self._lost_key(task))
+            else:
+                effects += self._assign(now, task, self._pick_worker(task))
         return effects
+
+    def _release(self, now: float, sender: Worker | None, task_id: str) -> list[Effect]:
+        """A worker that was still on a task someone else took over is free again."""
+        if sender is None or sender.task_id != task_id:
+            return []
+        sender.task_id = None
+        return self._sync(now, sender)
 
     def _idle_report(self, now: float, worker: Worker, last_task: str | None) -> list[Effect]:
         held = worker.task_id
         if held is None:
             return []
-        if held not in self._tasks:  # finished meanwhile by another worker's answer
-            worker.task_id = None
+        task = self._tasks.get(held)
+        if task is None or task.worker_id != worker.worker_id:
+            worker.task_id = None  # finished meanwhile, or taken over by another worker
             return []
         if last_task == held:  # it gave up sending the result
             return self._take_back(now, worker)
@@ -455,32 +650,99 @@ class Dispatcher:
         """The worker will not return its task: requeue it at the front, or fail it."""
         task = self._tasks.get(worker.task_id or "")
         worker.task_id = None
-        if task is None:
+        if task is None or task.state != "assigned" or task.worker_id != worker.worker_id:
             return []
         if task.attempt >= self._max_attempts:
-            self._finish(task)
             self.counters.failed += 1
-            return [Fail(
+            return self._finish(now, task, Fail(
                 session_id=task.session_id, task_id=task.task_id, request_id=task.request_id,
                 error=(f"No worker could answer this question: {task.attempt} attempts were "
                        "lost to stopped or unresponsive workers. Please ask again."),
-            )]
+            ))
         self.counters.requeued += 1
+        self._requeue(task)
+        # The front: it has waited longest.
+        self._queue.push_front(task.session_id, task.task_id)
+        return [self._persist(task)]
+
+    def _retry(self, now: float, task: Task, result: WorkerResult) -> list[Effect]:
+        """A retryable provider error: the task waits a backoff, then goes to another
+        worker if there is one."""
+        self.counters.retried += 1
+        worker = self._workers.get(result.worker_id)
+        task.tried.add(result.worker_id)
+        self._requeue(task)
+        delay = self._retry_backoff * 2 ** (task.attempt - 1)
+        task.state, task.retry_at = "delayed", now + delay
+        heapq.heappush(self._delayed, (task.retry_at, task.task_id))
+        effects: list[Effect] = [self._persist(task), Retrying(
+            session_id=task.session_id, task_id=task.task_id, request_id=task.request_id,
+            error=result.error, attempt=task.attempt, max_attempts=self._max_attempts,
+            retry_in_ms=round(delay * 1000))]
+        if worker is not None and worker.task_id == task.task_id:
+            worker.task_id = None
+            worker.completed += 1
+            effects += self._sync(now, worker)
+        return effects
+
+    def _requeue(self, task: Task) -> None:
         task.state = "queued"
         task.worker_id = None
         task.deadline = None
         task.reported_position = 0  # the next queue_positions() tells the session
-        # The front: it has waited longest.
-        self._queue.appendleft(task.task_id)
-        return []
+
+    def _unqueue(self, task: Task) -> None:
+        """A task answered while it waited (a late answer from an earlier attempt)."""
+        if task.state == "queued":
+            self._queue.remove(task.session_id, task.task_id)
+        elif task.state == "delayed":
+            self._delayed = [item for item in self._delayed if item[1] != task.task_id]
+            heapq.heapify(self._delayed)
 
     def _queued(self, task: Task, position: int) -> Queued:
         task.reported_position = position
         return Queued(session_id=task.session_id, task_id=task.task_id,
                       request_id=task.request_id, position=position)
 
-    def _finish(self, task: Task) -> None:
+    def _lost_key(self, task: Task) -> Fail:
+        self.counters.failed += 1
+        return Fail(session_id=task.session_id, task_id=task.task_id,
+                    request_id=task.request_id, error=_KEY_LOST)
+
+    def _finish(self, now: float, task: Task, outcome: SessionEffect) -> list[Effect]:
+        """The task is done: record its outcome, then tell the session."""
+        self._unqueue(task)
         del self._tasks[task.task_id]
-        self._finished[task.task_id] = None
+        self._pending[task.session_id] -= 1
+        if self._pending[task.session_id] <= 0:
+            del self._pending[task.session_id]
+        self._remember_finished(task.task_id, task.result_token)
+        record = TaskRecord(
+            task_id=task.task_id, session_id=task.session_id, query="",
+            request_id=task.request_id, result_token=task.result_token,
+            has_key=task.has_key, created_at=self._wall(task.created_at),
+            attempt=task.attempt, state="finished", worker_id=task.worker_id,
+            finished_at=self._wall(now), event=outcome.event, payload=outcome.payload())
+        return [Persist(record), outcome]
+
+    def _remember_finished(self, task_id: str, token: str) -> None:
+        self._finished[task_id] = token
         if len(self._finished) > self._finished_memory:
             self._finished.popitem(last=False)
+
+    def _persist(self, task: Task, worker: Worker | None = None) -> Persist:
+        """The journal's copy of a queued or assigned task (a delayed one counts as queued)."""
+        assigned = task.state == "assigned"
+        return Persist(TaskRecord(
+            task_id=task.task_id, session_id=task.session_id, query=task.query,
+            request_id=task.request_id, result_token=task.result_token,
+            has_key=task.has_key, created_at=self._wall(task.created_at),
+            attempt=task.attempt, state="assigned" if assigned else "queued",
+            worker_id=task.worker_id if assigned else None,
+            worker_instance=worker.instance_id if worker is not None else "",
+            assigned_at=self._wall(task.assigned_at) if assigned and task.assigned_at else None))
+
+
+def _same(given: str, expected: str) -> bool:
+    """Constant-time comparison of result tokens (an empty token never matches)."""
+    return bool(given) and hmac.compare_digest(given.encode(), expected.encode())

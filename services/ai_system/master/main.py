@@ -1,9 +1,11 @@
 """``ai-master``: the web chat, the MQTT dispatcher and the gRPC result server in one process.
 
-Start-up order: listen on the web and gRPC ports first (a taken port fails fast, before
-anything is announced), then connect to MQTT, which publishes master/status online.
-SIGTERM or SIGINT stops it cleanly: master/status offline, gRPC drained with a grace
-period, then the web server.
+Start-up order: open the journal and rebuild the queue from it, listen on the web and gRPC
+ports (a taken port fails fast, before anything is announced), then connect to MQTT,
+which publishes master/status online and brings every worker's registration back.
+SIGTERM or SIGINT stops it cleanly: no more questions (browsers are disconnected and ask
+the next master), results still accepted during the gRPC grace period, master/status
+offline, the outbox drained into the journal, the journal closed.
 """
 
 from __future__ import annotations
@@ -12,14 +14,17 @@ import logging
 import socket
 import sys
 import threading
+from typing import Any
 
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from ai_system.config import MasterSettings, load_or_report
 from ai_system.master.app import create_app
 from ai_system.master.bus import MasterBus
-from ai_system.master.results import serve
+from ai_system.master.journal import Journal, JournalError, open_journal
+from ai_system.master.results import serve, tls_credentials
 from ai_system.master.service import MasterService
+from ai_system.master.session_tokens import SessionTokens, load_secret
 from ai_system.mqtt import MqttLogHandler, configure_logging
 from ai_system.signals import stop_on_signals
 
@@ -41,6 +46,27 @@ class _RequestHandler(WSGIRequestHandler):
         self.close_connection = True
 
 
+def _open_state(settings: MasterSettings) -> tuple[Journal | None, bytes]:
+    """The journal and the session secret; without a usable STATE_DIR, memory only (said
+    loudly: a restart then loses the queue and every session)."""
+    journal = None
+    if settings.state_dir:
+        try:
+            journal = open_journal(settings.state_dir)
+        except JournalError as exc:
+            log.error("running WITHOUT a journal: %s", exc)
+    else:
+        log.warning("STATE_DIR is not set: questions and sessions live in memory only")
+    try:
+        secret = load_secret(settings.session_secret,
+                             settings.state_dir if journal is not None else "")
+    except OSError as exc:
+        log.error("cannot keep the session secret in %s (%s): sessions end with this process",
+                  settings.state_dir, exc.strerror)
+        secret = load_secret("", "")
+    return journal, secret
+
+
 def main() -> int:
     settings = load_or_report(MasterSettings.from_env, "ai-master")
     if settings is None:
@@ -49,16 +75,26 @@ def main() -> int:
     # One line per HTTP request (every Socket.IO poll) is noise, and would reach MQTT.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
-    service = MasterService(settings)
+    journal, secret = _open_state(settings)
+    service = MasterService(settings, SessionTokens(secret), journal)
+    service.restore()
     bus = MasterBus(settings.mqtt, service)
-    app, socketio = create_app(service, settings.max_query_chars, lambda: bus.connected)
+
+    def health() -> dict[str, Any]:
+        return {"healthy": bus.disconnected_for() < settings.broker_grace_seconds,
+                "mqtt_connected": bus.connected, "journal": journal is not None}
+
+    app, socketio = create_app(service, settings.max_query_chars, health)
     try:
+        tls = (tls_credentials(settings.grpc_tls_cert_file, settings.grpc_tls_key_file)
+               if settings.grpc_tls_port else None)
         web = make_server(settings.web_host, settings.web_port, app, threaded=True,
                           request_handler=_RequestHandler)
-        grpc_server = serve(service, settings.grpc_port)
+        grpc_server = serve(service, settings.grpc_port, tls_port=settings.grpc_tls_port,
+                            tls=tls)
     except OSError as exc:
-        log.error("cannot start: %s (WEB_PORT %d, GRPC_PORT %d)",
-                  exc, settings.web_port, settings.grpc_port)
+        log.error("cannot start: %s (WEB_PORT %d, GRPC_PORT %d, GRPC_TLS_PORT %d)",
+                  exc, settings.web_port, settings.grpc_port, settings.grpc_tls_port)
         return 1
 
     # python-socketio's emit directly: the outbox runs outside any Flask request context.
@@ -76,11 +112,15 @@ def main() -> int:
              settings.grpc_advertised_endpoint)
     stop.wait()
 
-    log.info("stopping")
-    bus.stop()
-    grpc_server.stop(GRPC_GRACE_SECONDS).wait()
-    service.stop()
+    log.info("stopping: no more questions")
+    for sid in service.close_intake():
+        socketio.server.disconnect(sid)
     web.shutdown()
+    grpc_server.stop(GRPC_GRACE_SECONDS).wait()
+    bus.stop()
+    service.stop()
+    if journal is not None:
+        journal.close()
     log.info("stopped")
     return 0
 

@@ -1,9 +1,15 @@
-"""The gRPC side of the master: WorkerCallback.SendResult, served from a thread pool."""
+"""The gRPC side of the master: WorkerCallback.SendResult, served from a thread pool.
+
+The plain port serves the workers of the overlay network; an optional second port speaks
+TLS (GRPC_TLS_PORT) for workers outside it. Both reach the same servicer, and every result
+must carry its task's result token whichever way it comes.
+"""
 
 from __future__ import annotations
 
 import logging
 from concurrent import futures
+from pathlib import Path
 from typing import Protocol
 
 import grpc
@@ -30,8 +36,10 @@ class ResultServicer(pb_grpc.WorkerCallbackServicer):
             task_id=request.task_id,
             session_id=request.session_id,
             worker_id=request.worker_id,
+            result_token=request.result_token,
             response=request.ai_response,
             error=request.error,
+            error_kind=request.error_kind,
             provider=request.provider,
             model=request.model,
             processing_time_ms=request.processing_time_ms,
@@ -39,25 +47,43 @@ class ResultServicer(pb_grpc.WorkerCallbackServicer):
         return pb.ResultAck(success=ack.success, message=ack.message)
 
 
-def serve(handler: ResultHandler, port: int, max_workers: int = 8) -> grpc.Server:
-    """Start the WorkerCallback server on every interface; raise OSError if the port is taken."""
+def _bind(server: grpc.Server, port: int,
+          credentials: grpc.ServerCredentials | None) -> int:
+    """Listen on every interface (IPv6 and IPv4, or IPv4 alone); 0 if the port is taken."""
+    for address in (f"[::]:{port}", f"0.0.0.0:{port}"):
+        try:
+            bound = (server.add_secure_port(address, credentials) if credentials is not None
+                     else server.add_insecure_port(address))
+        except RuntimeError:
+            bound = 0
+        if bound:
+            return bound
+    return 0
+
+
+def tls_credentials(cert_file: str, key_file: str) -> grpc.ServerCredentials:
+    """Server credentials from PEM files; raises OSError naming the file that is missing."""
+    chain = Path(cert_file).read_bytes()
+    key = Path(key_file).read_bytes()
+    return grpc.ssl_server_credentials([(key, chain)])
+
+
+def serve(handler: ResultHandler, port: int, max_workers: int = 8, tls_port: int = 0,
+          tls: grpc.ServerCredentials | None = None) -> grpc.Server:
+    """Start the WorkerCallback server (and its TLS listener when ``tls_port`` is set);
+    raise OSError if a port is taken."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
         # Without this a second master could bind the same port and take half the results.
         options=[("grpc.so_reuseport", 0)],
     )
     pb_grpc.add_WorkerCallbackServicer_to_server(ResultServicer(handler), server)
-    try:
-        bound = server.add_insecure_port(f"[::]:{port}")
-    except RuntimeError:
-        bound = 0
-    if not bound:  # no IPv6 on this host
-        try:
-            bound = server.add_insecure_port(f"0.0.0.0:{port}")
-        except RuntimeError:
-            bound = 0
-    if not bound:
+    if not _bind(server, port, None):
         raise OSError(f"cannot listen for gRPC on port {port} (GRPC_PORT): is it in use?")
+    if tls_port and not _bind(server, tls_port, tls):
+        raise OSError(f"cannot listen for gRPC with TLS on port {tls_port} (GRPC_TLS_PORT): "
+                      "is it in use?")
     server.start()
-    log.info("gRPC WorkerCallback listening on port %d", port)
+    log.info("gRPC WorkerCallback listening on port %d%s", port,
+             f" and with TLS on port {tls_port}" if tls_port else "")
     return server

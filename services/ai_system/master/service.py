@@ -1,20 +1,24 @@
-"""The master's glue: the dispatcher and sessions behind one lock, and their effects carried out.
+"""The master's glue: dispatcher, sessions and limits behind one lock, effects carried out.
 
 Inputs arrive on many threads (Socket.IO handlers, paho's network thread, gRPC's pool,
-the deadline ticker). Each takes the lock for a few dict operations only; the resulting
-effects go, in order, to one outbox thread that publishes tasks and emits Socket.IO
-events, so no lock is held during I/O and a session sees its events in the order the
-dispatcher produced them.
+the deadline ticker). Each takes the lock for a few dict operations only and puts the
+resulting effects, in order and still under the lock, into the outbox. One outbox thread
+takes them in batches: it writes the batch's journal records in one transaction, then
+publishes tasks and emits Socket.IO events in order. So nothing is acted on before it is
+recorded, no lock is held during I/O, and a session sees its events in the order the
+dispatcher produced them. A question is acknowledged to the browser only once recorded.
 """
 
 from __future__ import annotations
 
 import logging
 import queue
+import secrets
 import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from ai_system.config import MasterSettings
@@ -24,10 +28,15 @@ from ai_system.master.dispatcher import (
     Dispatcher,
     Effect,
     Fail,
+    Persist,
+    RefusedError,
     SessionEffect,
     UnknownWorkerError,
     WorkerResult,
 )
+from ai_system.master.journal import Journal, TaskRecord
+from ai_system.master.limits import RateLimiter
+from ai_system.master.session_tokens import SessionTokens
 from ai_system.master.sessions import Sessions
 from ai_system.protocol import WorkerRegistration, WorkerStatus
 
@@ -38,6 +47,9 @@ Publisher = Callable[[str, bytes], None]
 Emitter = Callable[[str, dict[str, Any], str], None]
 
 TICK_SECONDS = 1.0
+COMPACT_EVERY_SECONDS = 60.0
+# A question is acknowledged once journaled; past this the journal is taken to be stuck.
+JOURNAL_WAIT_SECONDS = 5.0
 _MAX_API_KEY_CHARS = 512
 _MAX_REQUEST_ID_CHARS = 128
 # A worker id names its task topic: MQTT wildcards would make that topic unpublishable.
@@ -47,30 +59,82 @@ _NOT_IN_TOPICS = ("+", "#", "\0")
 class QueryRejectedError(ValueError):
     """A question the master will not queue; the message is for the user."""
 
-    def __init__(self, message: str, request_id: str | None = None) -> None:
+    def __init__(self, message: str, request_id: str | None = None,
+                 reason: str = "invalid") -> None:
         super().__init__(message)
         self.request_id = request_id  # the client's id, echoed if it was usable
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Joined:
+    """A connection's session, as the browser is told it, and what was kept for it."""
+
+    session_id: str
+    session_token: str
+    kept: list[tuple[str, dict[str, Any]]]
+
+
+class _Compact:
+    """Outbox item: drop old finished rows from the journal (on the outbox thread)."""
+
+
+_Item = Effect | threading.Event | _Compact | None
 
 
 class MasterService:
-    def __init__(self, settings: MasterSettings, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, settings: MasterSettings, tokens: SessionTokens,
+                 journal: Journal | None = None,
+                 clock: Callable[[], float] = time.monotonic,
+                 wall_clock: Callable[[], float] = time.time) -> None:
         self._settings = settings
+        self._tokens = tokens
+        self._journal = journal
         self._clock = clock
+        self._wall_offset = wall_clock() - clock()
         self._lock = threading.Lock()
         self._dispatcher = Dispatcher(
             grpc_endpoint=settings.grpc_advertised_endpoint,
             task_timeout=settings.task_timeout_seconds,
             max_attempts=settings.max_attempts,
+            retry_backoff=settings.retry_backoff_seconds,
+            max_pending_per_session=settings.max_pending_per_session,
+            max_queued=settings.max_queued,
+            wall_offset=self._wall_offset,
         )
         self._sessions = Sessions(ttl=settings.pending_results_ttl_seconds)
-        self._outbox: queue.SimpleQueue[Effect | None] = queue.SimpleQueue()
+        self._session_limit = RateLimiter(settings.session_rate_per_minute,
+                                          settings.session_burst)
+        self._address_limit = RateLimiter(settings.address_rate_per_minute,
+                                          settings.address_burst)
+        self._outbox: queue.SimpleQueue[_Item] = queue.SimpleQueue()
+        self._delivered: list[str] = []  # outbox thread only: outcomes that reached a browser
         self._stopping = threading.Event()
+        self._closing = False  # no new questions: the master is stopping
+        self._last_compaction = clock()
         self._threads: list[threading.Thread] = []
         self._publish: Publisher | None = None
         self._emit: Emitter | None = None
-        self._rejected = 0
+        self.instance_id = journal.instance_id() if journal is not None else uuid.uuid4().hex
 
     # --- life cycle --------------------------------------------------------------------
+
+    def restore(self) -> int:
+        """Rebuild the queue, the hand-overs and the kept answers from the journal; return
+        how many tasks were still open. Call once, before ``start``."""
+        if self._journal is None:
+            return 0
+        records = self._journal.load()
+        now = self._clock()
+        with self._lock:
+            effects, finished = self._dispatcher.restore(now, records)
+            for record in finished:
+                self._keep_restored(record)
+            self._send(effects)
+        open_tasks = sum(1 for record in records if record.state != "finished")
+        log.info("journal %s: %d open task(s), %d finished kept", self._journal.path,
+                 open_tasks, len(finished))
+        return open_tasks
 
     def start(self, publish: Publisher, emit: Emitter) -> None:
         """Start the outbox and the deadline ticker; effects before this wait in the outbox."""
@@ -80,34 +144,68 @@ class MasterService:
             thread.start()
             self._threads.append(thread)
 
+    def close_intake(self) -> list[str]:
+        """Take no more questions (the master is stopping); return every connection, so
+        the caller can close them and the browsers ask the next master instead."""
+        with self._lock:
+            self._closing = True
+            return self._sessions.sids()
+
     def stop(self) -> None:
+        """Carry out what is in the outbox, then stop (the journal has it all)."""
         self._stopping.set()
         self._outbox.put(None)
         for thread in self._threads:
             thread.join(timeout=5)
 
+    # --- sessions ----------------------------------------------------------------------
+
+    def join(self, auth: object) -> tuple[str, str]:
+        """The session a connecting browser resumes (its token in ``auth``), or a new one:
+        ``(session_id, session_token)``."""
+        token = auth.get("session_token") if isinstance(auth, dict) else None
+        session_id = self._tokens.session_of(token)
+        if session_id is None:
+            return self._tokens.new_session()
+        return session_id, str(token)
+
+    def connect(self, sid: str, session_id: str, address: str = "") -> list[
+            tuple[str, dict[str, Any]]]:
+        """A browser joined the session's room; return the events kept while it was away."""
+        with self._lock:
+            return self._sessions.connect(sid, session_id, self._clock(), address)
+
+    def disconnect(self, sid: str) -> None:
+        with self._lock:
+            self._sessions.disconnect(sid)
+
     # --- inputs ------------------------------------------------------------------------
 
     def submit(self, sid: str, query: object, api_key: object = None,
                request_id: object = None) -> str:
-        """Validate and queue a question from a connection; return its task id.
-
-        Raises QueryRejectedError with a message for the user.
-        """
+        """Validate, pace and queue a question from a connection; return its task id once
+        it is recorded. Raises QueryRejectedError with a message for the user."""
         task_id = str(uuid.uuid4())
+        barrier = threading.Event() if self._journal is not None else None
         with self._lock:
-            session_id = self._sessions.session_of(sid)
+            now = self._clock()
             try:
                 text, key, rid = self._validate(query, api_key, request_id)
-                if session_id is None:
-                    raise QueryRejectedError("This connection has no session; reconnect.", rid)
-            except QueryRejectedError:
-                self._rejected += 1
+                session_id = self._admit(sid, now, rid)
+                effects = self._dispatcher.submit(
+                    now, task_id=task_id, session_id=session_id, query=text, api_key=key,
+                    request_id=rid, result_token=secrets.token_urlsafe(24))
+            except RefusedError as exc:
+                raise QueryRejectedError(str(exc), rid, exc.reason) from None
+            except QueryRejectedError as exc:
+                self._dispatcher.counters.rejected[exc.reason] += 1
                 raise
-            effects = self._dispatcher.submit(
-                self._clock(), task_id=task_id, session_id=session_id, query=text,
-                api_key=key, request_id=rid)
-        self._send(effects)
+            self._send(effects)
+            if barrier is not None:
+                self._outbox.put(barrier)
+        if barrier is not None and not barrier.wait(JOURNAL_WAIT_SECONDS):
+            log.error("the journal took over %.0f s to record task %s", JOURNAL_WAIT_SECONDS,
+                      task_id)
         log.debug("task %s from session %s", task_id, session_id)
         return task_id
 
@@ -118,62 +216,55 @@ class MasterService:
             return
         with self._lock:
             known = self._dispatcher.knows(reg.worker_id)
-            effects = self._dispatcher.register(self._clock(), reg)
+            self._send(self._dispatcher.register(self._clock(), reg))
         if not known:
             log.info("worker %s registered (node %s, %s, provider %s)",
                      reg.worker_id, reg.node or reg.hostname, reg.language, reg.provider)
-        self._send(effects)
 
     def on_status(self, status: WorkerStatus) -> None:
         try:
             with self._lock:
-                effects = self._dispatcher.status(self._clock(), status)
+                self._send(self._dispatcher.status(self._clock(), status))
         except UnknownWorkerError:
             log.warning("status from unknown worker %r dropped (it registers when it sees "
                         "the master online)", status.worker_id)
             return
         if status.status == "offline":
             log.info("worker %s is offline", status.worker_id)
-        self._send(effects)
 
     def on_result(self, result: WorkerResult) -> Ack:
         with self._lock:
             ack, effects = self._dispatcher.result(self._clock(), result)
+            self._send(effects)
         if not ack.success:
-            log.warning("result for unknown task %r from worker %r", result.task_id,
-                        result.worker_id)
+            log.warning("result for task %r from worker %r refused: %s", result.task_id,
+                        result.worker_id, ack.message)
         else:
             log.debug("result for task %s from %s: %s", result.task_id, result.worker_id,
                       ack.message)
-        self._send(effects)
         return ack
 
     def on_broker_changed(self) -> None:
         with self._lock:
             self._dispatcher.broker_changed()
 
-    def connect(self, sid: str, session_id: str) -> list[tuple[str, dict[str, Any]]]:
-        """A browser joined the session's room; return the events kept while it was away."""
-        with self._lock:
-            return self._sessions.connect(sid, session_id, self._clock())
-
-    def disconnect(self, sid: str) -> None:
-        with self._lock:
-            self._sessions.disconnect(sid)
-
     def snapshot(self) -> dict[str, Any]:
+        """Workers, queue and counts for /api/status: no task, session or address in it."""
         with self._lock:
             data = self._dispatcher.snapshot()
-            data["tasks"]["rejected"] = self._rejected
             data["sessions"] = self._sessions.counts()
+        for worker in data["workers"]:
+            del worker["task_id"]
+        data["journal"] = self._journal is not None
         return data
 
     def tick(self) -> None:
-        """Deadlines, queue positions, long-gone workers, expired kept answers (every second)."""
+        """Deadlines, retries, queue positions, long-gone workers, expired kept answers,
+        and now and then the journal's compaction (every second)."""
         now = self._clock()
         with self._lock:
             before = self._dispatcher.counters.requeued
-            effects = self._dispatcher.expire(now) + self._dispatcher.queue_positions()
+            self._send(self._dispatcher.expire(now) + self._dispatcher.queue_positions())
             late = self._dispatcher.counters.requeued - before
             gone = self._dispatcher.forget_offline(now)
             self._sessions.purge(now)
@@ -181,7 +272,9 @@ class MasterService:
             log.info("forgot worker(s) offline for long: %s", ", ".join(gone))
         if late:
             log.warning("%d task(s) passed their deadline and went back to the queue", late)
-        self._send(effects)
+        if self._journal is not None and now - self._last_compaction >= COMPACT_EVERY_SECONDS:
+            self._last_compaction = now
+            self._outbox.put(_Compact())
 
     # --- internals ---------------------------------------------------------------------
 
@@ -207,26 +300,96 @@ class MasterService:
             raise QueryRejectedError("The API key is too long to be a real key.", rid)
         return text, key, rid
 
+    def _admit(self, sid: str, now: float, rid: str | None) -> str:
+        """The connection's session, once the master is open and the session and its
+        address are within their rates; raises QueryRejectedError."""
+        session_id = self._sessions.session_of(sid)
+        if session_id is None:
+            raise QueryRejectedError("This connection has no session; reconnect.", rid,
+                                     "no_session")
+        if self._closing:
+            raise QueryRejectedError("The server is restarting; ask again in a moment.", rid,
+                                     "restarting")
+        if not self._session_limit.allow(session_id, now):
+            wait = self._session_limit.retry_after(session_id, now)
+            raise QueryRejectedError(
+                f"You are asking too fast; wait {wait:.0f} s before the next question.",
+                rid, "session_rate")
+        address = self._sessions.address_of(sid)
+        if not self._address_limit.allow(address, now):
+            wait = self._address_limit.retry_after(address, now)
+            raise QueryRejectedError(
+                f"Too many questions come from your network; wait {wait:.0f} s.", rid,
+                "address_rate")
+        return session_id
+
+    def _keep_restored(self, record: TaskRecord) -> None:
+        """Hold a journaled outcome for its session as it would have been held."""
+        if record.event is None or record.payload is None or record.finished_at is None:
+            return
+        if record.delivered_at is None:
+            until = record.finished_at + self._sessions.ttl
+        else:
+            until = record.delivered_at + self._sessions.recent_ttl
+        self._sessions.keep_until(record.session_id, record.event, record.payload,
+                                  until - self._wall_offset)
+
     def _send(self, effects: list[Effect]) -> None:
+        """Into the outbox; called under the lock, so the outbox order is the lock order."""
         for effect in effects:
             self._outbox.put(effect)
 
     def _drain_outbox(self) -> None:
-        while (effect := self._outbox.get()) is not None:
-            try:
-                self._carry_out(effect)
-            except Exception:
-                log.exception("could not carry out %s", type(effect).__name__)
+        while True:
+            batch = [self._outbox.get()]
+            while True:
+                try:
+                    batch.append(self._outbox.get_nowait())
+                except queue.Empty:
+                    break
+            self._record(batch)
+            for item in batch:
+                if item is None:
+                    self._record([])  # the delivery marks of this last batch
+                    return
+                try:
+                    self._carry_out(item)
+                except Exception:
+                    log.exception("could not carry out %s", type(item).__name__)
 
-    def _carry_out(self, effect: Effect) -> None:
+    def _record(self, batch: list[_Item]) -> None:
+        """Journal the batch's records (and the deliveries seen so far) in one commit."""
+        if self._journal is None:
+            return
+        records = [item.record for item in batch if isinstance(item, Persist)]
+        delivered, self._delivered = self._delivered, []
+        try:
+            if records or delivered:
+                self._journal.write(records, delivered)
+            if any(isinstance(item, _Compact) for item in batch):
+                now = time.time()
+                dropped = self._journal.compact(
+                    finished_before=now - self._sessions.ttl,
+                    delivered_before=now - self._sessions.recent_ttl,
+                    keep_finished=10_000)
+                log.debug("journal compaction dropped %d finished task(s)", dropped)
+        except Exception:
+            log.exception("could not write the journal: %d record(s) are not durable",
+                          len(records))
+
+    def _carry_out(self, item: _Item) -> None:
         assert self._publish is not None and self._emit is not None
-        if isinstance(effect, Assign):
-            message = effect.message
+        if isinstance(item, Persist | _Compact) or item is None:
+            return
+        if isinstance(item, threading.Event):
+            item.set()
+        elif isinstance(item, Assign):
+            message = item.message
             self._publish(message.worker_id, message.to_json())
             log.debug("task %s attempt %d -> %s", message.task_id, message.attempt,
                       message.worker_id)
-            return
-        self._to_session(effect)
+        else:
+            self._to_session(item)
 
     def _to_session(self, effect: SessionEffect) -> None:
         payload = effect.payload()
@@ -239,6 +402,8 @@ class MasterService:
                                     delivered=present)
         if present:
             self._emit(effect.event, payload, effect.session_id)
+            if effect.keep_if_away and effect.task_id is not None:
+                self._delivered.append(effect.task_id)
 
     def _tick_forever(self) -> None:
         while not self._stopping.wait(TICK_SECONDS):

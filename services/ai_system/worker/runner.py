@@ -109,6 +109,7 @@ class TaskRunner:
             error=error,
             attempt=task.attempt,
             provider_time_ms=provider_ms,
+            result_token=task.result_token,
         )
         delivered = self._sender.send(task.grpc_endpoint, result)
         if delivered:

@@ -114,16 +114,34 @@ def test_the_api_key_typed_in_the_page_is_kept_sent_and_never_shown(
     assert browser.find_element(By.ID, "api-key").get_attribute("value") == key
 
 
-def test_a_question_lost_in_a_master_restart_is_reported_not_left_spinning(
+def test_a_question_asked_before_a_master_crash_is_answered_after_its_restart(
         system_factory: SystemFactory, browser: webdriver.Chrome) -> None:
-    system = system_factory(workers=1, simulated_seconds=30)
+    system = system_factory(workers=1, simulated_seconds=3)
     assert system.master is not None
     open_chat(browser, system.url + "/")
     reply = ask(browser, "Will you survive a restart?")
+    WebDriverWait(browser, TIMEOUT).until(lambda _: reply.get_attribute("data-task-id"))
     system.master.kill()
     system.start_master(wait=True)
 
-    # The page reconnects by itself, sees a new master and says the answer cannot come.
+    # The page reconnects by itself; the new master, rebuilt from the journal, answers.
+    WebDriverWait(browser, TIMEOUT).until(
+        lambda _: "answer" in (reply.get_attribute("class") or "").split())
+    assert "Will you survive a restart?" in reply.find_element(By.CLASS_NAME, "message-text").text
+
+
+def test_a_question_whose_record_was_lost_is_reported_not_left_spinning(
+        system_factory: SystemFactory, browser: webdriver.Chrome, tmp_path: Path) -> None:
+    system = system_factory(workers=1, simulated_seconds=30)
+    assert system.master is not None
+    open_chat(browser, system.url + "/")
+    reply = ask(browser, "Will you survive losing your journal?")
+    WebDriverWait(browser, TIMEOUT).until(lambda _: reply.get_attribute("data-task-id"))
+    system.master.kill()
+    system.state_dir = tmp_path / "another-state"  # the journal is gone
+    system.start_master(wait=True)
+
+    # The page sees another master (a new session, a new journal): the answer cannot come.
     WebDriverWait(browser, TIMEOUT).until(
         lambda _: "error" in (reply.get_attribute("class") or "").split())
-    assert "restarted" in reply.find_element(By.CLASS_NAME, "message-text").text
+    assert "cannot arrive" in reply.find_element(By.CLASS_NAME, "message-text").text

@@ -5,7 +5,7 @@ from __future__ import annotations
 import grpc
 import pytest
 from support.chat import ChatClient
-from support.mqtt import MqttProbe
+from support.mqtt import probe_as
 from support.system import wait_idle
 
 from ai_system.local import LocalSystem
@@ -33,7 +33,7 @@ def test_malformed_mqtt_payloads_do_not_stop_the_master_or_the_workers(
         (TOPICS.tasks(worker_id), b"{not json"),
         (TOPICS.tasks(worker_id), b'{"worker_id": "%s"}' % worker_id.encode()),  # no query
     ]
-    probe = MqttProbe(shared_system.config.mqtt_port)
+    probe = probe_as(shared_system)
     try:
         for topic, payload in garbage:
             probe.publish(topic, payload)

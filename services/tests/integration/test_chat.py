@@ -98,14 +98,14 @@ def test_a_returning_browser_gets_the_answer_that_arrived_while_it_was_away(
     # Long simulated work: the answer surely comes after the browser left.
     system = system_factory(workers=1, simulated_seconds=3)
     away = ChatClient(system.url).connect()
-    session_id = away.session_id
+    session_id, token = away.session_id, away.session_token
     ack = away.ask("Will you keep my answer?", request_id="kept")
     away.disconnect()
     assert not away.events(EVENT_AI_RESPONSE)
     wait_status(system, lambda s: s["sessions"]["sessions_with_kept_results"] >= 1,
                 "the master to keep the answer for the absent session")
 
-    with ChatClient(system.url) as stranger, ChatClient(system.url, session_id) as back:
+    with ChatClient(system.url) as stranger, ChatClient(system.url, token) as back:
         assert back.session_id == session_id
         answer = back.wait_answer(ack["task_id"])
         assert answer["request_id"] == "kept"

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from support.chat import ChatClient
 from support.llm_stand_in import StandIn
-from support.mqtt import MqttProbe
+from support.mqtt import probe_as
 from support.system import SystemFactory
 
 from ai_system.protocol import EVENT_TASK_ERROR, Topics
@@ -32,7 +32,7 @@ def test_a_users_api_key_is_used_but_never_logged(system_factory: SystemFactory,
     system = system_factory(workers=1, simulated_seconds=0, env={
         "LLM_BASE_URL": gemini.base_url, "LOG_LEVEL": "DEBUG", "MQTT_LOG_LEVEL": "DEBUG"})
     logs_topic = Topics().logs
-    probe = MqttProbe(system.config.mqtt_port, [logs_topic])
+    probe = probe_as(system, topics=[logs_topic])
     try:
         with ChatClient(system.url) as user:
             good = user.ask("Answer with my own key", api_key=GOOD_KEY)

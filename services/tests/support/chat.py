@@ -19,10 +19,12 @@ from ai_system.protocol import (
     EVENT_SESSION,
     EVENT_TASK_ERROR,
     EVENT_TASK_QUEUED,
+    EVENT_TASK_RETRYING,
     EVENT_USER_QUERY,
 )
 
-EVENTS = (EVENT_SESSION, EVENT_TASK_QUEUED, EVENT_AI_RESPONSE, EVENT_TASK_ERROR)
+EVENTS = (EVENT_SESSION, EVENT_TASK_QUEUED, EVENT_TASK_RETRYING, EVENT_AI_RESPONSE,
+          EVENT_TASK_ERROR)
 
 
 @dataclass(frozen=True)
@@ -33,11 +35,14 @@ class Event:
 
 
 class ChatClient:
-    """One browser session. ``session_id`` reconnects to an existing session."""
+    """One browser session. ``session_token`` resumes an existing session; ``auth`` sends
+    anything else (what a curious user might try)."""
 
-    def __init__(self, url: str, session_id: str | None = None) -> None:
+    def __init__(self, url: str, session_token: str | None = None,
+                 auth: dict[str, Any] | None = None) -> None:
         self.url = url
-        self._requested_session = session_id
+        self._auth = auth if auth is not None else (
+            {"session_token": session_token} if session_token else None)
         self._events: list[Event] = []
         self._changed = threading.Condition()
         self.sio = socketio.Client(reconnection=False, handle_sigint=False)
@@ -54,8 +59,8 @@ class ChatClient:
 
     # -- connection ----------------------------------------------------------------------
     def connect(self, timeout: float = 15.0) -> ChatClient:
-        auth = {"session_id": self._requested_session} if self._requested_session else None
-        self.sio.connect(self.url, auth=auth, transports=["websocket"], wait_timeout=timeout)
+        self.sio.connect(self.url, auth=self._auth, transports=["websocket"],
+                         wait_timeout=timeout)
         self.wait_for(EVENT_SESSION, timeout=timeout)
         return self
 
@@ -79,6 +84,10 @@ class ChatClient:
     @property
     def session_id(self) -> str:
         return self.events(EVENT_SESSION)[-1].data["session_id"]
+
+    @property
+    def session_token(self) -> str:
+        return self.events(EVENT_SESSION)[-1].data["session_token"]
 
     # -- asking --------------------------------------------------------------------------
     def ask(self, query: str, *, api_key: str | None = None, request_id: str | None = None,

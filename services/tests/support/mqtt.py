@@ -9,20 +9,23 @@ from collections.abc import Iterable
 import paho.mqtt.client as mqtt
 
 from ai_system.config import MqttSettings
+from ai_system.local import MASTER_ACCOUNT, LocalSystem
 from ai_system.mqtt import make_client, start
 
 
 class MqttProbe:
     """Connected (and subscribed to ``topics``) when the constructor returns."""
 
-    def __init__(self, port: int, topics: Iterable[str] = (), timeout: float = 10.0) -> None:
+    def __init__(self, port: int, topics: Iterable[str] = (), timeout: float = 10.0,
+                 username: str = "", password: str = "", client_id: str = "") -> None:
         self._topics = list(topics)
         self._lock = threading.Lock()
         self.received: list[tuple[str, bytes]] = []
         self._ready = threading.Event()
         self._pending_subscriptions = len(self._topics)
-        settings = MqttSettings(host="127.0.0.1", port=port)
-        self.client = make_client(settings, f"test-probe-{uuid.uuid4().hex[:8]}")
+        settings = MqttSettings(host="127.0.0.1", port=port, username=username,
+                                password=password)
+        self.client = make_client(settings, client_id or f"test-probe-{uuid.uuid4().hex[:8]}")
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message
@@ -64,3 +67,10 @@ class MqttProbe:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+
+def probe_as(system: LocalSystem, account: str = MASTER_ACCOUNT,
+             topics: Iterable[str] = (), client_id: str = "") -> MqttProbe:
+    """A probe logged in to the system's broker with one of its accounts."""
+    return MqttProbe(system.config.mqtt_port, topics, username=account,
+                     password=system.broker.accounts[account], client_id=client_id)

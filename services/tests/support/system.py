@@ -20,7 +20,7 @@ SystemFactory = Callable[..., LocalSystem]
 _SETTINGS = re.compile(
     r"^(MQTT_|WEB_|GRPC_|LLM_|LOG_LEVEL|MAX_|TASK_TIMEOUT|PENDING_RESULTS|WORKER_ID|NODE_NAME"
     r"|USER_KEY_PROVIDER|KEY_COOLDOWN|SIMULATED_WORK|HEARTBEAT|HEALTH_FILE|STATE_DIR|SESSION_"
-    r"|ADDRESS_|RETRY_BACKOFF|PUBLISH_TASK_STATUS)|_API_KEYS(_FILE)?$")
+    r"|ADDRESS_|RETRY_BACKOFF|BROKER_GRACE|PUBLISH_TASK_STATUS)|_API_KEYS(_FILE)?$")
 
 
 def hermetic_env() -> dict[str, str]:
@@ -65,11 +65,3 @@ def all_idle(status: Status) -> bool:
 def wait_idle(system: LocalSystem, timeout: float = 60.0) -> Status:
     """Until every online worker is idle and nothing is queued (a test's clean start)."""
     return wait_status(system, all_idle, "all workers idle and an empty queue", timeout)
-
-
-def holder_of(status: Status, task_id: str) -> str | None:
-    """The worker /api/status says holds ``task_id``."""
-    for worker in status.get("workers", []):
-        if worker.get("task_id") == task_id:
-            return str(worker["worker_id"])
-    return None

@@ -13,44 +13,64 @@ from ai_system.master.dispatcher import (
     Dispatcher,
     Effect,
     Fail,
+    Persist,
     Queued,
+    RefusedError,
+    Retrying,
     UnknownWorkerError,
     WorkerResult,
 )
+from ai_system.master.fairqueue import FairQueue
 from ai_system.protocol import WorkerRegistration, WorkerStatus
 
 TIMEOUT = 30.0
 ENDPOINT = "master:50051"
 
 
-def make(max_attempts: int = 3) -> Dispatcher:
+def make(max_attempts: int = 3, **options: float) -> Dispatcher:
     return Dispatcher(grpc_endpoint=ENDPOINT, task_timeout=TIMEOUT, max_attempts=max_attempts,
-                      stale_idle_grace=5.0, finished_memory=100)
+                      stale_idle_grace=5.0, finished_memory=100, **options)  # type: ignore[arg-type]
+
+
+def token(task_id: str) -> str:
+    """The result token the tests hand each task (the service draws a random one)."""
+    return f"token-of-{task_id}"
+
+
+def acts(effects: list[Effect]) -> list[Effect]:
+    """The effects other than journal records (tested on their own below)."""
+    return [e for e in effects if not isinstance(e, Persist)]
 
 
 def register(d: Dispatcher, worker_id: str, now: float = 0.0, status: str = "idle",
-             node: str = "") -> list[Effect]:
-    return d.register(now, WorkerRegistration(
+             node: str = "", instance: str = "") -> list[Effect]:
+    return acts(d.register(now, WorkerRegistration(
         worker_id=worker_id, hostname=f"host-{worker_id}", node=node or f"node-{worker_id}",
-        provider="offline", status=status))  # type: ignore[arg-type]
+        provider="offline", status=status, instance_id=instance)))  # type: ignore[arg-type]
 
 
 def status(d: Dispatcher, worker_id: str, state: str, task_id: str | None = None,
            now: float = 0.0) -> list[Effect]:
-    return d.status(now, WorkerStatus(worker_id=worker_id, status=state,  # type: ignore[arg-type]
-                                      task_id=task_id))
+    return acts(d.status(now, WorkerStatus(worker_id=worker_id, status=state,  # type: ignore[arg-type]
+                                           task_id=task_id)))
 
 
 def submit(d: Dispatcher, task_id: str, now: float = 0.0, session: str = "s1",
            **extra: str) -> list[Effect]:
-    return d.submit(now, task_id=task_id, session_id=session, query=f"question {task_id}",
-                    **extra)
+    return acts(d.submit(now, task_id=task_id, session_id=session, query=f"question {task_id}",
+                         result_token=token(task_id), **extra))
 
 
 def result(d: Dispatcher, task_id: str, worker_id: str, now: float = 0.0,
            **extra: object) -> tuple[Ack, list[Effect]]:
-    return d.result(now, WorkerResult(task_id=task_id, worker_id=worker_id,
-                                      **extra))  # type: ignore[arg-type]
+    extra.setdefault("result_token", token(task_id))
+    ack, effects = d.result(now, WorkerResult(task_id=task_id, worker_id=worker_id,
+                                              **extra))  # type: ignore[arg-type]
+    return ack, acts(effects)
+
+
+def expire(d: Dispatcher, now: float) -> list[Effect]:
+    return acts(d.expire(now))
 
 
 def assigns(effects: list[Effect]) -> list[tuple[str, str, int]]:
@@ -202,14 +222,15 @@ def test_a_duplicate_result_is_acknowledged_and_ignored() -> None:
     assert d.snapshot()["tasks"]["duplicates"] == 1
 
 
-def test_a_result_without_task_id_from_an_original_protocol_worker_is_matched() -> None:
+def test_a_result_without_task_id_is_matched_to_the_task_its_worker_holds() -> None:
     d = make()
     register(d, "w1")
     submit(d, "t1", session="sess-1")
-    ack, effects = result(d, "", "w1", session_id="sess-1", response="hi")
+    assert result(d, "", "w1", session_id="other", result_token=token("t1"))[0].success is False
+    ack, effects = result(d, "", "w1", session_id="sess-1", response="hi",
+                          result_token=token("t1"))
     assert ack.success
     assert [e.task_id for e in of_type(effects, Deliver)] == ["t1"]
-    assert result(d, "", "w1", session_id="other")[0].success is False
 
 
 # --- workers going offline and attempts -------------------------------------------------
@@ -373,8 +394,8 @@ def test_a_task_past_its_deadline_is_requeued_and_the_worker_waits_for_idle() ->
     register(d, "w2", now=0.0)
     submit(d, "t1", now=0.0)  # w1
     submit(d, "t2", now=1.0)  # w2
-    assert d.expire(TIMEOUT - 0.1) == []
-    effects = d.expire(TIMEOUT)
+    assert expire(d, TIMEOUT - 0.1) == []
+    effects = expire(d, TIMEOUT)
     assert assigns(effects) == []  # w1 is not trusted with new work, w2 is busy
     assert worker_state(d, "w1")["state"] == "busy"
     assert d.snapshot()["queue_depth"] == 1
@@ -389,7 +410,7 @@ def test_deadlines_count_attempts_too() -> None:
     d = make(max_attempts=1)
     register(d, "w1")
     submit(d, "t1", request_id="r1")
-    [failure] = of_type(d.expire(TIMEOUT + 1), Fail)
+    [failure] = of_type(expire(d, TIMEOUT + 1), Fail)
     assert failure.task_id == "t1"
 
 
@@ -399,7 +420,7 @@ def test_a_deadline_restarts_with_each_attempt() -> None:
     register(d, "w2", now=0.0)
     submit(d, "t1", now=0.0)
     status(d, "w1", "offline", now=TIMEOUT - 1)  # w2 takes attempt 2 now
-    assert d.expire(TIMEOUT + 1) == []
+    assert expire(d, TIMEOUT + 1) == []
     assert worker_state(d, "w2")["task_id"] == "t1"
     assert d.snapshot()["queue_depth"] == 0
 
@@ -504,7 +525,7 @@ def test_random_runs_answer_every_question_exactly_once(seed: int) -> None:
             apply(register(d, worker_id, now=now))
             apply(status(d, worker_id, "idle", last_done[worker_id], now=now))
         elif action < 0.88:
-            apply(d.expire(now + TIMEOUT * rng.random()))
+            apply(expire(d, now + TIMEOUT * rng.random()))
         elif action < 0.94 and last_done[worker_id]:
             apply(result(d, last_done[worker_id], worker_id, now=now)[1])  # a duplicate
         else:
@@ -524,7 +545,7 @@ def test_random_runs_answer_every_question_exactly_once(seed: int) -> None:
         busy = [w for w in workers if inbox[w]]
         if not busy:
             now += TIMEOUT + 1
-            apply(d.expire(now))
+            apply(expire(d, now))
             for worker_id in workers:
                 apply(status(d, worker_id, "idle", last_done[worker_id], now=now))
             if not any(inbox.values()):
@@ -534,3 +555,253 @@ def test_random_runs_answer_every_question_exactly_once(seed: int) -> None:
     assert d.snapshot()["tasks"]["queued"] == d.snapshot()["tasks"]["assigned"] == 0
     assert sorted(outcomes) == sorted(f"t{i}" for i in range(submitted))
     assert set(outcomes.values()) == {1}
+
+
+# --- the journal: every change is recorded before it is acted on ------------------------
+
+def records(effects: list[Effect]) -> list[tuple[str, str]]:
+    """(task, state) of every journal record, in order."""
+    return [(e.record.task_id, e.record.state) for e in effects if isinstance(e, Persist)]
+
+
+def test_each_change_of_a_task_is_recorded_before_the_effects_that_follow_it() -> None:
+    d = make()
+    effects = d.submit(0.0, task_id="t1", session_id="s1", query="q", result_token="tok",
+                       api_key="secret-key")
+    assert [type(e) for e in effects] == [Persist, Queued]
+    assert records(effects) == [("t1", "queued")]
+    queued = effects[0].record  # type: ignore[union-attr]
+    assert (queued.query, queued.has_key, queued.result_token) == ("q", True, "tok")
+    assert "secret-key" not in repr(queued) and "secret-key" not in str(vars(queued))
+
+    effects = d.register(1.0, WorkerRegistration(worker_id="w1", instance_id="i1"))
+    assert [type(e) for e in effects] == [Persist, Assign]
+    assigned = effects[0].record  # type: ignore[union-attr]
+    assert (assigned.state, assigned.worker_id, assigned.worker_instance, assigned.attempt) == (
+        "assigned", "w1", "i1", 1)
+
+    _, effects = d.result(2.0, WorkerResult(task_id="t1", worker_id="w1", result_token="tok",
+                                            response="42"))
+    assert [type(e) for e in effects] == [Persist, Deliver]
+    finished = effects[0].record  # type: ignore[union-attr]
+    assert (finished.state, finished.event, finished.query) == ("finished", "ai-response", "")
+    assert finished.payload == effects[1].payload()  # type: ignore[union-attr]
+
+
+# --- forged results -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("forged_token", ["", "guessed", token("t1") + "x"])
+def test_a_result_without_the_tasks_token_is_refused_and_the_real_one_still_counts(
+        forged_token: str) -> None:
+    d = make()
+    register(d, "w1")
+    submit(d, "t1")
+    ack, effects = result(d, "t1", "w1", response="forged", result_token=forged_token)
+    assert ack == Ack(False, "result token does not match the task") and effects == []
+    assert worker_state(d, "w1")["task_id"] == "t1"
+    ack, effects = result(d, "t1", "w1", response="real")
+    assert ack.success
+    assert [a.response for a in of_type(effects, Deliver)] == ["real"]
+    assert d.snapshot()["tasks"]["forged_results"] == 1
+
+
+def test_a_forged_duplicate_of_a_finished_task_is_refused_too() -> None:
+    d = make()
+    register(d, "w1")
+    submit(d, "t1")
+    result(d, "t1", "w1")
+    assert result(d, "t1", "w1", result_token="guessed")[0].success is False
+    assert result(d, "t1", "w1")[0] == Ack(True, "duplicate ignored")
+
+
+# --- fairness and limits -------------------------------------------------------------------
+
+def test_one_sessions_backlog_does_not_delay_another_sessions_question() -> None:
+    d = make()
+    register(d, "w1")
+    register(d, "w2")
+    for i in range(10):
+        submit(d, f"flood{i}", session="flooder")  # two handed out, eight wait
+    submit(d, "mine", session="quiet")
+    handed_out: list[str] = []
+    for _ in range(3):  # each worker finishes its task and takes the next in turn
+        for worker in ("w1", "w2"):
+            _, effects = result(d, worker_state(d, worker)["task_id"], worker)
+            handed_out += [task for task, _, _ in assigns(effects)]
+    assert handed_out.index("mine") <= 2  # after at most one flood task per worker
+
+
+def test_the_fair_queue_serves_sessions_in_turn() -> None:
+    q = FairQueue()
+    for task_id, session in (("a1", "a"), ("a2", "a"), ("b1", "b"), ("a3", "a"), ("c1", "c")):
+        q.push(session, task_id)
+    assert list(q.order()) == ["a1", "b1", "c1", "a2", "a3"]
+    assert [q.position(s) for s in "abc"] == [5, 2, 3]
+    q.push_front("c", "c0")  # taken back from a worker: first in line, its session next
+    assert q.pop() == "c0"
+    assert q.remove("a", "a2") and not q.remove("a", "a2")
+    assert [q.pop() for _ in range(len(q))] == ["a1", "b1", "c1", "a3"]
+    assert q.pop() is None and not q
+
+
+def test_queued_positions_follow_the_round_robin_order() -> None:
+    d = make()
+    positions = {}
+    for task_id, session in (("a1", "a"), ("a2", "a"), ("a3", "a"), ("b1", "b"), ("c1", "c"),
+                             ("b2", "b")):
+        positions[task_id] = of_type(submit(d, task_id, session=session), Queued)[0].position
+    # Each was told its place on arrival; later arrivals of other sessions move a's down.
+    assert positions == {"a1": 1, "a2": 2, "a3": 3, "b1": 2, "c1": 3, "b2": 5}
+    updates = {q.task_id: q.position for q in of_type(d.queue_positions(), Queued)}
+    assert updates == {"a2": 4, "a3": 6}
+    order = [assigns(register(d, f"w{i}"))[0][0] for i in range(6)]
+    assert order == ["a1", "b1", "c1", "a2", "b2", "a3"]
+
+
+def test_a_session_with_too_many_questions_waiting_is_refused_others_are_not() -> None:
+    d = make(max_pending_per_session=2)
+    submit(d, "t1", session="s1")
+    submit(d, "t2", session="s1")
+    with pytest.raises(RefusedError) as refused:
+        submit(d, "t3", session="s1")
+    assert refused.value.reason == "too_many_pending" and "2 questions" in str(refused.value)
+    assert of_type(submit(d, "u1", session="s2"), Queued)
+    assert d.snapshot()["tasks"]["rejections"] == {"too_many_pending": 1}
+    register(d, "w1")
+    result(d, "t1", "w1")  # answered: s1 may ask again
+    assert submit(d, "t3", session="s1")
+
+
+def test_a_full_queue_refuses_new_questions() -> None:
+    d = make(max_queued=3)
+    for i in range(3):
+        submit(d, f"t{i}", session=f"s{i}")
+    with pytest.raises(RefusedError) as refused:
+        submit(d, "t3", session="s3")
+    assert refused.value.reason == "queue_full"
+    assert d.snapshot()["tasks"]["rejected"] == 1
+
+
+# --- retryable provider errors -------------------------------------------------------------
+
+def test_a_retryable_error_waits_a_backoff_then_goes_to_another_worker() -> None:
+    d = make(retry_backoff=2.0)
+    register(d, "w1")
+    register(d, "w2")
+    submit(d, "t1", request_id="r1")  # w1
+    ack, effects = result(d, "t1", "w1", now=1.0, error="Gemini answered 503.",
+                          error_kind="upstream")
+    assert ack == Ack(True, "error recorded, retrying")
+    [retrying] = of_type(effects, Retrying)
+    assert retrying.payload() == {"task_id": "t1", "error": "Gemini answered 503.",
+                                  "attempt": 1, "max_attempts": 3, "retry_in_ms": 2000,
+                                  "request_id": "r1"}
+    assert of_type(effects, Fail) == [] and assigns(effects) == []
+    assert d.snapshot()["tasks"]["retrying"] == 1
+    assert expire(d, 2.9) == []
+    # w1 has been idle longest, but it already failed this question.
+    assert assigns(expire(d, 3.0)) == [("t1", "w2", 2)]
+
+
+def test_the_user_sees_the_provider_error_once_the_attempts_are_used_up() -> None:
+    d = make(max_attempts=2, retry_backoff=1.0)
+    register(d, "w1")
+    submit(d, "t1")
+    result(d, "t1", "w1", now=0.0, error="Rate-limited.", error_kind="rate_limited")
+    assert assigns(expire(d, 1.0)) == [("t1", "w1", 2)]  # the only worker there is
+    ack, effects = result(d, "t1", "w1", now=2.0, error="Rate-limited again.",
+                          error_kind="rate_limited")
+    assert ack == Ack(True, "error recorded")
+    assert [f.error for f in of_type(effects, Fail)] == ["Rate-limited again."]
+
+
+def test_a_bad_key_is_the_users_answer_at_once() -> None:
+    d = make()
+    register(d, "w1")
+    submit(d, "t1")
+    _, effects = result(d, "t1", "w1", error="The key was rejected.", error_kind="bad_key")
+    assert [f.error for f in of_type(effects, Fail)] == ["The key was rejected."]
+    assert of_type(effects, Retrying) == []
+
+
+def test_a_retryable_error_from_an_earlier_attempt_is_not_the_answer() -> None:
+    d = make()
+    register(d, "w1")
+    register(d, "w2")
+    submit(d, "t1")
+    status(d, "w1", "offline")  # t1 goes to w2
+    register(d, "w1", status="busy")
+    ack, effects = result(d, "t1", "w1", error="timeout", error_kind="timeout")
+    assert ack == Ack(True, "retry already under way") and of_type(effects, Fail) == []
+    _, effects = result(d, "t1", "w2", response="fine")
+    assert [a.response for a in of_type(effects, Deliver)] == ["fine"]
+
+
+# --- restarted workers and a restarted master ---------------------------------------------
+
+def test_a_worker_registering_as_a_new_process_gives_its_task_back_at_once() -> None:
+    d = make()
+    register(d, "w1", instance="first-life")
+    register(d, "w2", instance="x")
+    submit(d, "t1", now=0.0)  # w1
+    assert register(d, "w1", now=1.0, instance="first-life") == []  # a reconnection
+    assert worker_state(d, "w1")["task_id"] == "t1"
+    assert assigns(register(d, "w1", now=2.0, instance="second-life")) == [("t1", "w2", 2)]
+
+
+def restored(history: list[Effect], now: float = 100.0,
+             **options: float) -> tuple[Dispatcher, list[Effect], list]:
+    """A new dispatcher rebuilt from the last record of each task in ``history``."""
+    last = {}
+    for effect in history:
+        if isinstance(effect, Persist):
+            last[effect.record.task_id] = effect.record
+    fresh = make(**options)
+    effects, finished = fresh.restore(now, sorted(last.values(), key=lambda r: r.created_at))
+    return fresh, effects, finished
+
+
+def test_a_restarted_master_rebuilds_its_queue_and_hand_overs_from_the_journal() -> None:
+    d = make()
+    history: list[Effect] = []
+    history += d.register(0.0, WorkerRegistration(worker_id="w1"))
+    for i, session in enumerate(("s1", "s2", "s1")):
+        history += d.submit(float(i), task_id=f"t{i}", session_id=session, query=f"q{i}",
+                            result_token=token(f"t{i}"))
+    _, effects = d.result(5.0, WorkerResult(task_id="t0", worker_id="w1",
+                                            result_token=token("t0"), response="a0"))
+    history += effects  # t0 finished, t1 handed to w1, t2 waits
+    fresh, effects, finished = restored(history)
+    assert effects == [] and [r.task_id for r in finished] == ["t0"]
+    assert fresh.snapshot()["tasks"]["queued"] == 1
+    # The old master's worker answers its task: accepted.
+    fresh.register(101.0, WorkerRegistration(worker_id="w1", status="busy"))
+    ack, effects = fresh.result(102.0, WorkerResult(task_id="t1", worker_id="w1",
+                                                    result_token=token("t1"), response="a1"))
+    assert ack.success and [e.task_id for e in effects if isinstance(e, Deliver)] == ["t1"]
+    assert assigns(effects) == [("t2", "w1", 1)]
+    assert fresh.result(103.0, WorkerResult(task_id="t0", worker_id="w1",
+                                            result_token=token("t0")))[0].message == (
+        "duplicate ignored")
+
+
+def test_a_restored_hand_over_whose_worker_never_returns_is_requeued_soon() -> None:
+    d = make()
+    history = d.register(0.0, WorkerRegistration(worker_id="w1"))
+    history += d.submit(0.0, task_id="t1", session_id="s1", query="q", result_token="tok")
+    fresh, _, _ = restored(history, now=100.0, restore_grace=15.0)
+    assert expire(fresh, 114.0) == []
+    register(fresh, "w2", now=114.5)
+    assert assigns(expire(fresh, 115.0)) == [("t1", "w2", 2)]
+
+
+def test_a_waiting_question_with_the_users_key_fails_after_a_restart() -> None:
+    d = make()
+    history = d.submit(0.0, task_id="t1", session_id="s1", query="q", result_token="tok",
+                       api_key="users-key", request_id="r1")
+    history += d.submit(0.0, task_id="t2", session_id="s1", query="q", result_token="tok2")
+    fresh, effects, _ = restored(history)
+    [failure] = of_type(effects, Fail)
+    assert failure.task_id == "t1" and "never written to disk" in failure.error
+    assert records(effects) == [("t1", "finished")]
+    assert assigns(register(fresh, "w1", now=101.0)) == [("t2", "w1", 1)]

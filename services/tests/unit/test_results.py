@@ -9,14 +9,17 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
 
 from ai_system.config import MasterSettings
+from ai_system.master.journal import open_journal
 from ai_system.master.results import serve
 from ai_system.master.service import MasterService, QueryRejectedError
+from ai_system.master.session_tokens import SessionTokens
 from ai_system.protocol import TaskMessage, WorkerRegistration, WorkerStatus
 from ai_system.rpc import worker_callback_pb2 as pb
 from ai_system.rpc import worker_callback_pb2_grpc as pb_grpc
@@ -57,13 +60,21 @@ def hand_out_one_question(service: MasterService, published: Recorder) -> str:
     return task_id
 
 
+def token_of(published: Recorder, task_id: str) -> str:
+    """The result token the master handed out with ``task_id``."""
+    tasks = [TaskMessage.from_json(payload) for _, payload in published.calls]
+    return next(task.result_token for task in tasks if task.task_id == task_id)
+
+
 @pytest.fixture
-def system() -> Iterator[tuple[MasterService, Recorder, Recorder, pb_grpc.WorkerCallbackStub]]:
+def system(tmp_path: Path) -> Iterator[
+        tuple[MasterService, Recorder, Recorder, pb_grpc.WorkerCallbackStub]]:
     port = free_port()
     settings = MasterSettings.from_env({
         "GRPC_PORT": str(port), "GRPC_ADVERTISED_ENDPOINT": f"127.0.0.1:{port}",
         "MAX_QUERY_CHARS": "20"})
-    service = MasterService(settings)
+    # A real journal: every question waits for its record before it is acknowledged.
+    service = MasterService(settings, SessionTokens(b"test"), open_journal(str(tmp_path)))
     published, emitted = Recorder(), Recorder()
     service.start(published, emitted)
     server = serve(service, port)
@@ -95,7 +106,7 @@ def test_a_question_travels_to_a_worker_and_its_answer_to_the_session(system: An
 
     result = pb.TaskResult(task_id=task_id, worker_id="w1", session_id=SESSION,
                            ai_response="hi!", provider="offline", model="offline-echo",
-                           processing_time_ms=12, attempt=1)
+                           processing_time_ms=12, attempt=1, result_token=task.result_token)
     ack = stub.SendResult(result, timeout=5)
     assert (ack.success, ack.message) == (True, "result delivered")
     emitted.wait_for(lambda calls: any(call[0] == "ai-response" for call in calls))
@@ -110,8 +121,8 @@ def test_an_answer_for_an_absent_session_is_kept_for_its_reconnect(system: Any) 
     service, published, emitted, stub = system
     task_id = hand_out_one_question(service, published)
     service.disconnect("sid-1")
-    stub.SendResult(pb.TaskResult(task_id=task_id, worker_id="w1", ai_response="later"),
-                    timeout=5)
+    stub.SendResult(pb.TaskResult(task_id=task_id, worker_id="w1", ai_response="later",
+                                  result_token=token_of(published, task_id)), timeout=5)
     # The outbox is ordered: once a later task is published, the answer was handled.
     service.connect("sid-3", "another-session-id")
     service.on_register(WorkerRegistration(worker_id="w2"))
@@ -165,7 +176,8 @@ def test_an_answer_emitted_to_a_connection_is_replayed_on_a_quick_reconnect(syst
     """The connection may have been dead already, unnoticed until Engine.IO's ping timeout."""
     service, published, emitted, stub = system
     task_id = hand_out_one_question(service, published)
-    stub.SendResult(pb.TaskResult(task_id=task_id, worker_id="w1", ai_response="hi"), timeout=5)
+    stub.SendResult(pb.TaskResult(task_id=task_id, worker_id="w1", ai_response="hi",
+                                  result_token=token_of(published, task_id)), timeout=5)
     emitted.wait_for(lambda calls: len(calls) == 1)
     service.disconnect("sid-1")
     kept = service.connect("sid-2", SESSION)
@@ -176,7 +188,7 @@ def test_the_tick_requeues_a_task_past_its_deadline() -> None:
     """An injected clock instead of waiting: the ticker's work, called directly."""
     now = [1000.0]
     settings = MasterSettings.from_env({"TASK_TIMEOUT_SECONDS": "30"})
-    service = MasterService(settings, clock=lambda: now[0])
+    service = MasterService(settings, SessionTokens(b"test"), clock=lambda: now[0])
     published, emitted = Recorder(), Recorder()
     service.start(published, emitted)
     try:

@@ -1,27 +1,10 @@
-"""Sessions: connections per session id, answers kept for the away, session ids from auth."""
+"""Sessions: connections per session id, answers kept for the away."""
 
 from __future__ import annotations
 
-import uuid
-
-import pytest
-
-from ai_system.master.sessions import Sessions, session_id_from_auth
+from ai_system.master.sessions import Sessions
 
 SESSION = "5b1f0c52-0d55-4c1e-9a51-3f7f0f1a2b3c"
-
-
-def test_a_valid_session_id_from_auth_is_kept() -> None:
-    assert session_id_from_auth({"session_id": SESSION}) == SESSION
-
-
-@pytest.mark.parametrize("auth", [
-    None, "text", {}, {"session_id": 42}, {"session_id": ""}, {"session_id": "short"},
-    {"session_id": "x" * 65}, {"session_id": "has spaces in it"}, {"session_id": "../../etc"},
-])
-def test_anything_else_gets_a_new_uuid(auth: object) -> None:
-    new = session_id_from_auth(auth)
-    assert str(uuid.UUID(new)) == new
 
 
 def test_two_connections_of_one_session_count_until_both_leave() -> None:

@@ -1,13 +1,14 @@
 // The web chat: one Socket.IO connection to the master, one "entry" per question.
 // Events follow protos/README.md: we emit `user-query` {query, api_key?, request_id} and
-// receive `session`, `task-queued`, `ai-response` and `task-error`, matched to their
-// question by request_id (or task_id). All text from users or the LLM goes through
+// receive `session`, `task-queued`, `task-retrying`, `ai-response` and `task-error`, matched
+// to their question by request_id (or task_id). All text from users or the LLM goes through
 // textContent, never innerHTML.
 (() => {
   "use strict";
 
   const STORAGE = {
     session: "ai-system.session-id",
+    token: "ai-system.session-token",
     apiKey: "ai-system.api-key",
     conversation: "ai-system.conversation",
   };
@@ -56,9 +57,11 @@
   }
 
   // --- the conversation model ---------------------------------------------------------
-  // entry: {id, session, query, taskId, state: sending|queued|running|done|error,
-  //         position, answer, meta, error, at}; `view` holds its DOM nodes (not stored).
+  // entry: {id, session, query, taskId, state: sending|queued|running|retrying|done|error,
+  //         position, retry, answer, meta, error, at}; `view` holds its DOM nodes (not stored).
+  // The id is public (shown on the page); the token is the secret that resumes the session.
   let sessionId = storage.get(STORAGE.session) || "";
+  let sessionToken = storage.get(STORAGE.token) || "";
   let masterInstance = null;  // the instance_id of the master we are connected to
   const entries = [];
   const byId = new Map();
@@ -117,7 +120,7 @@
   }
 
   function isPending(entry) {
-    return entry.state === "sending" || entry.state === "queued" || entry.state === "running";
+    return ["sending", "queued", "running", "retrying"].includes(entry.state);
   }
 
   function update(entry, changes) {
@@ -181,6 +184,10 @@
     if (entry.state === "queued" && entry.position) {
       return `Queued: position ${entry.position}. Waiting for an idle worker…`;
     }
+    if (entry.state === "retrying" && entry.retry) {
+      const { attempt, max_attempts: max, error } = entry.retry;
+      return `Attempt ${attempt} of ${max} failed (${error}). Trying again…`;
+    }
     return "A worker is answering…";
   }
 
@@ -232,11 +239,11 @@
   }
 
   // --- the connection -----------------------------------------------------------------
-  // `auth` as a function: every reconnection presents the current session id, so answers
+  // `auth` as a function: every reconnection presents the current session token, so answers
   // that arrived while we were away are delivered. Closing on unload tells the master at
   // once that we left, so it keeps our answers instead of sending them to a dead socket.
   const socket = window.io({
-    auth: (cb) => cb(sessionId ? { session_id: sessionId } : {}),
+    auth: (cb) => cb(sessionToken ? { session_token: sessionToken } : {}),
     closeOnBeforeunload: true,
   });
 
@@ -249,8 +256,10 @@
     if (!payload || typeof payload.session_id !== "string") return;
     const previous = sessionId;
     sessionId = payload.session_id;
+    sessionToken = typeof payload.session_token === "string" ? payload.session_token : "";
     masterInstance = payload.instance_id || null;
     storage.set(STORAGE.session, sessionId);
+    storage.set(STORAGE.token, sessionToken);
     ui.session.textContent = sessionId;
     // A new session (the master forgot ours) cannot receive answers to the old one's questions.
     for (const entry of entries) {
@@ -263,7 +272,7 @@
       } else if (entry.instance && masterInstance && entry.instance !== masterInstance) {
         update(entry, {
           state: "error",
-          error: "The server restarted before answering, so this answer cannot arrive. Please ask again.",
+          error: "The server lost its record of this question, so this answer cannot arrive. Please ask again.",
         });
       }
     }
@@ -272,6 +281,11 @@
   socket.on("task-queued", (payload) => {
     const entry = payload && findEntry(payload, false);
     if (entry && isPending(entry)) update(entry, { state: "queued", position: payload.position });
+  });
+
+  socket.on("task-retrying", (payload) => {
+    const entry = payload && findEntry(payload, false);
+    if (entry && isPending(entry)) update(entry, { state: "retrying", retry: payload });
   });
 
   socket.on("ai-response", (payload) => {
@@ -319,7 +333,7 @@
       if (ack && ack.error) {
         update(entry, { state: "error", error: ack.error });
       } else if (ack && ack.task_id) {
-        entry.instance = masterInstance;  // the master that holds the task, in memory
+        entry.instance = masterInstance;  // the journal that holds the task
         findEntry({ request_id: entry.id, task_id: ack.task_id }, false);
         if (entry.state === "sending") update(entry, { state: "running" });
         else saveConversation();
