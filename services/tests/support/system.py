@@ -33,9 +33,12 @@ def hermetic_env() -> dict[str, str]:
 def make_system(workers: int = 2, simulated_seconds: float = SIMULATED_SECONDS,
                 env: dict[str, str] | None = None) -> LocalSystem:
     """A started system on free ports (the caller stops it)."""
+    grpc_port = free_port()
+    # Workers send results only to GRPC_ENDPOINTS; the master advertises 127.0.0.1:<port>.
+    env = {"GRPC_ENDPOINTS": f"127.0.0.1:{grpc_port}", **(env or {})}
     config = LocalConfig(
-        workers=workers, web_port=free_port(), grpc_port=free_port(), mqtt_port=free_port(),
-        simulated_seconds=simulated_seconds, env=env or {})
+        workers=workers, web_port=free_port(), grpc_port=grpc_port, mqtt_port=free_port(),
+        simulated_seconds=simulated_seconds, env=env)
     return LocalSystem(config, base_env=hermetic_env()).start()
 
 
