@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import ClassVar, TypeVar
 
 Env = Mapping[str, str]
 N = TypeVar("N", int, float)
@@ -93,6 +94,31 @@ def _split(raw: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in raw.split(",") if item.strip())
 
 
+def _ca_file(env: Env, name: str) -> str:
+    """A file of PEM CA certificates named by ``name`` (empty: none), checked at start."""
+    path = _get(env, name, "")
+    if path:
+        try:
+            ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=path)
+        except OSError as exc:  # ssl.SSLError is one too: a file without a certificate
+            raise ConfigError(f"{name} points to {path!r}, which is not a readable file of "
+                              f"PEM CA certificates: {exc.strerror or exc}") from None
+    return path
+
+
+def _endpoints(env: Env, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    """``host:port`` items, comma-separated; at least one."""
+    endpoints = _split(_get(env, name, ",".join(default)))
+    if not endpoints:
+        raise ConfigError(f"{name} must name at least one host:port")
+    for endpoint in endpoints:
+        host, _, port = endpoint.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(f"{name} must be host:port items separated by commas, "
+                              f"got {endpoint!r}")
+    return endpoints
+
+
 @dataclass(frozen=True)
 class MqttSettings:
     host: str = "localhost"
@@ -104,16 +130,19 @@ class MqttSettings:
     # A CA certificate file: connect over TLS and check the broker's certificate against it.
     tls_ca_file: str = ""
 
+    TLS_PORT: ClassVar[int] = 8883  # MQTT_PORT's default with MQTT_TLS_CA_FILE
+
     @classmethod
     def from_env(cls, env: Env) -> MqttSettings:
+        tls_ca_file = _ca_file(env, "MQTT_TLS_CA_FILE")
         return cls(
             host=_get(env, "MQTT_HOST", cls.host),
-            port=_int(env, "MQTT_PORT", cls.port, minimum=1),
+            port=_int(env, "MQTT_PORT", cls.TLS_PORT if tls_ca_file else cls.port, minimum=1),
             username=_get(env, "MQTT_USERNAME", ""),
             password=read_secret(env, "MQTT_PASSWORD"),
             topic_prefix=_get(env, "MQTT_TOPIC_PREFIX", cls.topic_prefix).strip("/"),
             keepalive=_int(env, "MQTT_KEEPALIVE_SECONDS", cls.keepalive, minimum=5),
-            tls_ca_file=_get(env, "MQTT_TLS_CA_FILE", ""),
+            tls_ca_file=tls_ca_file,
         )
 
 
@@ -251,6 +280,43 @@ class WorkerSettings:
     log_level: str = "INFO"
     mqtt_log_level: str = "INFO"
 
+    # The result sender's pause after a failed SendResult call: this, doubled each time...
+    RESULT_FIRST_BACKOFF_SECONDS: ClassVar[float] = 0.5
+    # ...up to this.
+    RESULT_MAX_BACKOFF_SECONDS: ClassVar[float] = 5.0
+
+    def result_backoffs(self) -> tuple[float, ...]:
+        """The pauses between the GRPC_MAX_ATTEMPTS calls of one result (one fewer)."""
+        pauses, pause = [], self.RESULT_FIRST_BACKOFF_SECONDS
+        for _ in range(self.grpc_max_attempts - 1):
+            pauses.append(pause)
+            pause = min(pause * 2, self.RESULT_MAX_BACKOFF_SECONDS)
+        return tuple(pauses)
+
+    def worst_case_seconds(self) -> float:
+        """The longest one task can keep this worker busy, by its settings.
+
+        One LLM call (a 429 moves to the next key at once, a timeout is not retried), the
+        simulated work, then every SendResult call at its deadline with the pauses between.
+        """
+        return (self.llm_timeout_seconds + self.simulated_work_seconds
+                + self.grpc_max_attempts * self.grpc_timeout_seconds
+                + sum(self.result_backoffs()))
+
+    def _check_worst_case(self) -> None:
+        # Past TASK_TIMEOUT_SECONDS the master gives the task to another worker: a worker
+        # whose own limits allow more would do work nobody waits for.
+        worst = self.worst_case_seconds()
+        if worst > self.task_timeout_seconds:
+            raise ConfigError(
+                f"the worst case of one task, LLM_TIMEOUT_SECONDS ({self.llm_timeout_seconds:g})"
+                f" + SIMULATED_WORK_SECONDS ({self.simulated_work_seconds:g}) + "
+                f"GRPC_MAX_ATTEMPTS ({self.grpc_max_attempts}) x GRPC_TIMEOUT_SECONDS "
+                f"({self.grpc_timeout_seconds:g}) + {sum(self.result_backoffs()):g} s of "
+                f"backoff between those calls = {worst:g} s, exceeds TASK_TIMEOUT_SECONDS "
+                f"({self.task_timeout_seconds:g}, the master's deadline); lower those or raise "
+                "TASK_TIMEOUT_SECONDS on the master and the workers")
+
     @classmethod
     def from_env(cls, env: Env | None = None) -> WorkerSettings:
         env = os.environ if env is None else env
@@ -260,7 +326,7 @@ class WorkerSettings:
             raise ConfigError(
                 f"LLM_PROVIDER must be one of auto, {', '.join(PROVIDERS)}; got {requested!r}")
         provider, keys = _choose_provider(env, requested)
-        return cls(
+        settings = cls(
             mqtt=MqttSettings.from_env(env),
             worker_id=_get(env, "WORKER_ID", f"python-worker-{hostname}"),
             node=_get(env, "NODE_NAME", hostname),
@@ -275,8 +341,8 @@ class WorkerSettings:
             key_cooldown_seconds=_float(env, "KEY_COOLDOWN_SECONDS", cls.key_cooldown_seconds),
             simulated_work_seconds=_float(
                 env, "SIMULATED_WORK_SECONDS", cls.simulated_work_seconds),
-            grpc_endpoints=_split(_get(env, "GRPC_ENDPOINTS", ",".join(cls.grpc_endpoints))),
-            grpc_tls_ca_file=_get(env, "GRPC_TLS_CA_FILE", ""),
+            grpc_endpoints=_endpoints(env, "GRPC_ENDPOINTS", cls.grpc_endpoints),
+            grpc_tls_ca_file=_ca_file(env, "GRPC_TLS_CA_FILE"),
             grpc_timeout_seconds=_float(
                 env, "GRPC_TIMEOUT_SECONDS", cls.grpc_timeout_seconds, minimum=0.1),
             grpc_max_attempts=_int(env, "GRPC_MAX_ATTEMPTS", cls.grpc_max_attempts, minimum=1),
@@ -288,6 +354,8 @@ class WorkerSettings:
             log_level=_get(env, "LOG_LEVEL", cls.log_level).upper(),
             mqtt_log_level=_get(env, "MQTT_LOG_LEVEL", cls.mqtt_log_level).upper(),
         )
+        settings._check_worst_case()
+        return settings
 
 
 def _user_key_provider(env: Env) -> str:

@@ -1,20 +1,45 @@
 """The paho-mqtt client both components use, and the log handler that mirrors logs to MQTT.
 
-The client reconnects by itself (``connect_async`` + ``loop_start``) and queues QoS 1
-messages published while the broker is away, so a broker restart loses no task.
+Every client speaks MQTT v5. It reconnects by itself (``connect_async`` + ``loop_start``)
+and queues QoS 1 messages published while the broker is away, so a broker restart loses no
+task. With ``MqttSettings.tls_ca_file`` it connects over TLS and checks the broker's
+certificate (and host name) against that CA.
 """
 
 from __future__ import annotations
 
 import logging
 import socket
+import sys
+import time
 from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from ai_system.config import MqttSettings
 from ai_system.protocol import LogRecord
+
+log = logging.getLogger(__name__)
+
+# How long the broker keeps a persistent session (subscriptions, queued QoS 1 tasks) after
+# its client went away: enough for a broker hiccup or a network cut. Anything older was
+# requeued by the master long ago (TASK_TIMEOUT_SECONDS); a restarted process starts clean.
+PERSISTENT_SESSION_EXPIRY_SECONDS = 300
+
+# The same reason for failing to connect is logged again after this.
+_CONNECT_FAILURE_REPEAT_SECONDS = 60.0
+
+
+class Client(mqtt.Client):
+    """paho's client, with the session this process asked for (``start`` applies it)."""
+
+    def __init__(self, client_id: str, persistent_session: bool) -> None:
+        super().__init__(CallbackAPIVersion.VERSION2, client_id=client_id,
+                         protocol=mqtt.MQTTv5)
+        self.persistent_session = persistent_session
 
 
 def make_client(
@@ -23,26 +48,26 @@ def make_client(
     *,
     persistent_session: bool = False,
     will: tuple[str, bytes, bool] | None = None,
-) -> mqtt.Client:
+) -> Client:
     """A configured client, not yet connected; call ``start`` after setting callbacks.
 
     ``persistent_session`` keeps the subscriptions and queued QoS 1 messages on the broker
-    while the client is away (workers use it so a task published during a reconnect waits
-    for them). ``will`` is ``(topic, payload, retain)``, sent by the broker if we vanish.
+    while the client is away, across reconnects of this process only: its first connection
+    starts clean, so a restarted worker does not get its previous life's tasks (the master
+    requeues those). ``will`` is ``(topic, payload, retain)``, sent by the broker if we vanish.
     """
-    client = mqtt.Client(
-        CallbackAPIVersion.VERSION2,
-        client_id=client_id,
-        clean_session=not persistent_session,
-        protocol=mqtt.MQTTv311,
-    )
+    client = Client(client_id, persistent_session)
     if settings.username:
         client.username_pw_set(settings.username, settings.password or None)
+    if settings.tls_ca_file:
+        # Verifies the broker's certificate against the CA, and its name against MQTT_HOST.
+        client.tls_set(ca_certs=settings.tls_ca_file)
     if will is not None:
         topic, payload, retain = will
         client.will_set(topic, payload, qos=1, retain=retain)
     client.reconnect_delay_set(min_delay=1, max_delay=5)
     client.on_socket_open = _no_delay
+    client.on_connect_fail = _ConnectFailureLog(settings)
     return client
 
 
@@ -52,9 +77,42 @@ def _no_delay(_client: mqtt.Client, _userdata: Any, sock: Any) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
-def start(client: mqtt.Client, settings: MqttSettings) -> None:
-    """Connect in the background and keep reconnecting for as long as the process lives."""
-    client.connect_async(settings.host, settings.port, keepalive=settings.keepalive)
+class _ConnectFailureLog:
+    """``on_connect_fail``: says why the broker cannot be reached (TLS, refused, DNS...).
+
+    paho retries quietly; an operator needs the reason once, not every few seconds.
+    """
+
+    def __init__(self, settings: MqttSettings) -> None:
+        self._where = f"{settings.host}:{settings.port}"
+        self._last: tuple[str, float] | None = None
+
+    def __call__(self, _client: mqtt.Client, _userdata: Any) -> None:
+        # paho calls this from the handler of the connection's OSError (ssl errors included).
+        reason = str(sys.exc_info()[1] or "unknown reason")
+        now = time.monotonic()
+        if self._last is not None and self._last[0] == reason \
+                and now - self._last[1] < _CONNECT_FAILURE_REPEAT_SECONDS:
+            return
+        self._last = (reason, now)
+        log.warning("cannot connect to the MQTT broker at %s: %s; retrying", self._where, reason)
+
+
+def start(client: Client, settings: MqttSettings) -> None:
+    """Connect in the background and keep reconnecting for as long as the process lives.
+
+    A persistent session starts clean on the first connection and resumes on reconnects
+    (MQTT v5 clean start "first only" with a session expiry); any other session ends with
+    its connection.
+    """
+    properties = Properties(PacketTypes.CONNECT)
+    if client.persistent_session:
+        properties.SessionExpiryInterval = PERSISTENT_SESSION_EXPIRY_SECONDS
+        clean_start: bool | int = mqtt.MQTT_CLEAN_START_FIRST_ONLY
+    else:
+        clean_start = True
+    client.connect_async(settings.host, settings.port, keepalive=settings.keepalive,
+                         clean_start=clean_start, properties=properties)
     client.loop_start()
 
 

@@ -2,6 +2,13 @@
 
 paho's network thread only parses and enqueues here; the runner thread does the work.
 The Last Will reports the worker offline, so the master requeues its task if we vanish.
+The session is persistent within this process only (see ``mqtt.make_client``): a task
+published during a reconnect waits on the broker, a previous life's tasks do not. Each
+process has its own ``instance_id``, sent with every registration.
+
+The heartbeat keeps HEALTH_FILE fresh while the worker is connected and its runner is not
+stuck: a task running longer than TASK_TIMEOUT_SECONDS (which its settings cannot allow)
+removes the file, so the health check fails and the container is replaced.
 """
 
 from __future__ import annotations
@@ -10,6 +17,7 @@ import logging
 import queue
 import threading
 import time
+import uuid
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -47,6 +55,10 @@ class WorkerBus:
         self._state = state
         self._health = health
         self._recent = RecentTasks()
+        self.instance_id = uuid.uuid4().hex
+        self._connected_before = False
+        self._stuck_reported: str | None = None
+        self._health_lock = threading.Lock()
         self.topics = Topics(settings.mqtt.topic_prefix)
         self._task_topic = self.topics.tasks(self._worker_id)
         self._closing = threading.Event()
@@ -70,7 +82,8 @@ class WorkerBus:
     def stop(self) -> None:
         """Reports offline (a clean disconnect sends no Last Will) and disconnects."""
         self._closing.set()
-        self._health.remove()
+        with self._health_lock:
+            self._health.remove()
         goodbye = WorkerStatus(self._worker_id, "offline", self._state.status().task_id)
         if not mqtt.stop(self.client, (self.topics.status, goodbye.to_json(), False),
                          _GOODBYE_TIMEOUT_SECONDS):
@@ -78,20 +91,29 @@ class WorkerBus:
 
     # --- paho callbacks (network thread: no blocking) -----------------------------------
 
-    def _on_connect(self, client: paho.Client, _userdata: Any, _flags: Any,
+    def _on_connect(self, client: paho.Client, _userdata: Any, flags: Any,
                     reason_code: Any, _properties: Any) -> None:
         if reason_code.is_failure:
             log.warning("broker refused the connection: %s", reason_code)
             return
+        resumed = bool(flags.session_present)
+        if resumed and not self._connected_before:
+            # Only if the broker refused our first, clean, connection: the tasks it still
+            # holds are a previous life's. The master requeues them anyway.
+            log.warning("the broker resumed a session of an earlier %s process",
+                        self._worker_id)
+        self._connected_before = True
         client.subscribe([(self._task_topic, 1), (self.topics.master_status, 1)])
         self._register()
-        self._health.touch()
-        log.info("connected to %s:%d as %s (provider %s)", self._settings.mqtt.host,
-                 self._settings.mqtt.port, self._worker_id, self._settings.provider)
+        self._refresh_health()
+        log.info("connected to %s:%d as %s (provider %s, %s session)",
+                 self._settings.mqtt.host, self._settings.mqtt.port, self._worker_id,
+                 self._settings.provider, "resumed" if resumed else "new")
 
     def _on_disconnect(self, _client: paho.Client, _userdata: Any, _flags: Any,
                        reason_code: Any, _properties: Any) -> None:
-        self._health.remove()
+        with self._health_lock:
+            self._health.remove()
         if not self._closing.is_set():
             log.warning("disconnected from the broker (%s); reconnecting", reason_code)
 
@@ -138,6 +160,7 @@ class WorkerBus:
             node=self._settings.node,
             provider=self._settings.provider,
             status=status.status,
+            instance_id=self.instance_id,
         )
         self.client.publish(self.topics.register, registration.to_json(), qos=1)
         self.publish_status(status)
@@ -146,4 +169,19 @@ class WorkerBus:
         while not self._closing.wait(self._settings.heartbeat_seconds):
             if self.client.is_connected():
                 self.publish_status(self._state.status())
+            self._refresh_health()
+
+    def _refresh_health(self) -> None:
+        """Touch HEALTH_FILE if connected and not stuck on a task; remove it if stuck."""
+        task_id, seconds = self._state.busy_for() or ("", 0.0)
+        limit = self._settings.task_timeout_seconds
+        stuck = seconds > limit
+        if stuck and self._stuck_reported != task_id:
+            self._stuck_reported = task_id
+            log.error("task %s has been running for %.0f s, longer than TASK_TIMEOUT_SECONDS "
+                      "(%g s): reporting this worker unhealthy", task_id, seconds, limit)
+        with self._health_lock:
+            if stuck:
+                self._health.remove()
+            elif self.client.is_connected() and not self._closing.is_set():
                 self._health.touch()

@@ -1,8 +1,10 @@
 """Returns task results to the master: the gRPC client of WorkerCallback.SendResult.
 
-One long-lived channel per master endpoint (endpoints come from the tasks), a deadline on
-every call, grpc's own retry policy for a master that refuses connections for a moment,
-and a bounded outer loop with exponential backoff for one that is away for seconds.
+Results go only to the endpoints of GRPC_ENDPOINTS: one long-lived channel each (over TLS,
+checked against GRPC_TLS_CA_FILE, when that is set), a deadline on every call, grpc's own
+retry policy for a master that refuses connections for a moment, and a bounded outer loop
+with exponential backoff for one that is away for seconds. ``close`` ends every call in
+flight and refuses new ones, so nothing is sent after the worker said goodbye.
 """
 
 from __future__ import annotations
@@ -10,11 +12,13 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from pathlib import Path
 
 import grpc
 
+from ai_system.config import WorkerSettings
 from ai_system.rpc import worker_callback_pb2_grpc
-from ai_system.rpc.worker_callback_pb2 import TaskResult
+from ai_system.rpc.worker_callback_pb2 import ResultAck, TaskResult
 
 log = logging.getLogger(__name__)
 
@@ -39,44 +43,60 @@ _CHANNEL_OPTIONS = [
     ("grpc.max_reconnect_backoff_ms", 2000),
 ]
 _RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
-_FIRST_BACKOFF_SECONDS = 0.5
-_MAX_BACKOFF_SECONDS = 5.0
 
 
 class ResultSender:
-    """Sends each ``TaskResult`` to the endpoint its task named; thread-safe."""
+    """Sends each ``TaskResult`` to the endpoint its task named, if allowed; thread-safe."""
 
-    def __init__(self, timeout_seconds: float, max_attempts: int,
-                 stopping: threading.Event) -> None:
-        self._timeout = timeout_seconds
-        self._max_attempts = max_attempts
+    def __init__(self, settings: WorkerSettings, stopping: threading.Event) -> None:
+        self._timeout = settings.grpc_timeout_seconds
+        self._backoffs = settings.result_backoffs()
         self._stopping = stopping
-        self._channels: dict[str, grpc.Channel] = {}
-        self._stubs: dict[str, worker_callback_pb2_grpc.WorkerCallbackStub] = {}
+        self.endpoints = settings.grpc_endpoints
+        credentials = None
+        if settings.grpc_tls_ca_file:
+            credentials = grpc.ssl_channel_credentials(
+                root_certificates=Path(settings.grpc_tls_ca_file).read_bytes())
+        self._channels = {endpoint: _channel(endpoint, credentials)
+                          for endpoint in self.endpoints}
+        self._stubs = {endpoint: worker_callback_pb2_grpc.WorkerCallbackStub(channel)
+                       for endpoint, channel in self._channels.items()}
+        self._in_flight: set[grpc.Future] = set()
+        self._closed = False
         self._lock = threading.Lock()
+
+    def allows(self, endpoint: str) -> bool:
+        """Whether ``endpoint`` is one of GRPC_ENDPOINTS (results go nowhere else)."""
+        return endpoint in self._stubs
 
     def send(self, endpoint: str, result: TaskResult) -> bool:
         """True once the master accepted the result; False if it refused or stayed away.
 
-        Gives up early when the worker is stopping (the master requeues the task).
+        ``endpoint`` must be one ``allows``. Gives up early when the worker is stopping (the
+        master requeues the task).
         """
-        stub = self._stub(endpoint)
-        backoff = _FIRST_BACKOFF_SECONDS
-        for attempt in range(1, self._max_attempts + 1):
+        stub = self._stubs[endpoint]
+        attempts = len(self._backoffs) + 1
+        for attempt in range(1, attempts + 1):
             try:
-                ack = stub.SendResult(result, timeout=self._timeout)
+                ack = self._call(stub, result)
             except grpc.RpcError as exc:
-                code = exc.code()  # type: ignore[attr-defined]
-                if code not in _RETRYABLE or attempt == self._max_attempts:
-                    log.error("could not return the result of task %s to %s after %d "
-                              "attempt(s): %s", result.task_id, endpoint, attempt, code)
+                if self._closed:  # cancelled by close()
                     return False
+                code = exc.code()  # type: ignore[attr-defined]
+                if code not in _RETRYABLE or attempt == attempts:
+                    log.error("could not return the result of task %s to %s after %d "
+                              "attempt(s): %s %s", result.task_id, endpoint, attempt, code,
+                              exc.details())  # type: ignore[attr-defined]
+                    return False
+                backoff = self._backoffs[attempt - 1]
                 log.warning("master at %s: %s; retrying the result of task %s in %.1f s",
                             endpoint, code, result.task_id, backoff)
                 if self._stopping.wait(backoff):
                     return False
-                backoff = min(backoff * 2, _MAX_BACKOFF_SECONDS)
                 continue
+            except _Closed:
+                return False
             if not ack.success:
                 # The master no longer knows the task (restarted, or it gave up on it).
                 log.warning("master refused the result of task %s: %s",
@@ -85,18 +105,35 @@ class ResultSender:
         return False
 
     def close(self) -> None:
+        """Cancels the calls in flight and refuses new ones; closes the channels."""
         with self._lock:
+            self._closed = True
+            for call in self._in_flight:
+                call.cancel()
             for channel in self._channels.values():
                 channel.close()
-            self._channels.clear()
-            self._stubs.clear()
 
-    def _stub(self, endpoint: str) -> worker_callback_pb2_grpc.WorkerCallbackStub:
+    def _call(self, stub: worker_callback_pb2_grpc.WorkerCallbackStub,
+              result: TaskResult) -> ResultAck:
         with self._lock:
-            stub = self._stubs.get(endpoint)
-            if stub is None:
-                channel = grpc.insecure_channel(endpoint, options=_CHANNEL_OPTIONS)
-                stub = worker_callback_pb2_grpc.WorkerCallbackStub(channel)
-                self._channels[endpoint] = channel
-                self._stubs[endpoint] = stub
-            return stub
+            if self._closed or self._stopping.is_set():
+                raise _Closed
+            call = stub.SendResult.future(result, timeout=self._timeout)
+            self._in_flight.add(call)
+        try:
+            return call.result()
+        except grpc.FutureCancelledError:
+            raise _Closed from None
+        finally:
+            with self._lock:
+                self._in_flight.discard(call)
+
+
+class _Closed(Exception):
+    """The sender was closed (the worker is stopping) before or during the call."""
+
+
+def _channel(endpoint: str, credentials: grpc.ChannelCredentials | None) -> grpc.Channel:
+    if credentials is None:
+        return grpc.insecure_channel(endpoint, options=_CHANNEL_OPTIONS)
+    return grpc.secure_channel(endpoint, credentials, options=_CHANNEL_OPTIONS)

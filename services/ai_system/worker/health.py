@@ -1,8 +1,10 @@
 """``python -m ai_system.worker.health``: exit 0 iff the worker is connected and beating.
 
 The worker touches HEALTH_FILE when it connects to the broker and at every heartbeat, and
-removes it when it disconnects or stops; a file older than three heartbeats means a stuck
-worker. The images' HEALTHCHECK runs this module.
+removes it when it disconnects or stops, or when one task has kept it busy for longer than
+TASK_TIMEOUT_SECONDS (its settings allow no such task: the runner is stuck); a file older
+than three heartbeats means the heartbeat itself is stuck. The images' HEALTHCHECK runs
+this module.
 """
 
 from __future__ import annotations

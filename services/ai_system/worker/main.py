@@ -35,23 +35,26 @@ def main() -> int:
     tasks: queue.Queue[Delivery | None] = queue.Queue()
     state = WorkerState(settings.worker_id)
     health = HealthFile(settings.health_file)
-    sender = ResultSender(settings.grpc_timeout_seconds, settings.grpc_max_attempts, stopping)
+    sender = ResultSender(settings, stopping)
     bus = WorkerBus(settings, tasks, state, health)
     runner = TaskRunner(settings, Providers(settings), sender, tasks, state,
                         bus.publish_status, stopping)
     logging.getLogger().addHandler(MqttLogHandler(
         bus.client, bus.topics.logs, f"worker:{settings.worker_id}", settings.mqtt_log_level))
 
-    log.info("worker %s on node %s: provider %s, model %s, %d configured key(s), "
-             "simulated work %g s", settings.worker_id, settings.node, settings.provider,
-             settings.model, len(settings.api_keys), settings.simulated_work_seconds)
+    log.info("worker %s (instance %s) on node %s: provider %s, model %s, %d configured "
+             "key(s), simulated work %g s, results to %s%s", settings.worker_id,
+             bus.instance_id, settings.node, settings.provider, settings.model,
+             len(settings.api_keys), settings.simulated_work_seconds,
+             ", ".join(settings.grpc_endpoints), " over TLS" if settings.grpc_tls_ca_file else "")
     runner.start()
     bus.start()
     stopping.wait()
     log.info("stopping")
+    # A result already on its way may finish; then no result leaves before the goodbye.
     runner.stop(_RUNNER_JOIN_SECONDS)
-    bus.stop()
     sender.close()
+    bus.stop()
     log.info("stopped")
     return 0
 

@@ -1,10 +1,13 @@
 """The worker's one processing thread: takes tasks one at a time and returns their results.
 
-Per task: report busy, ask the provider, simulate the work, send the result over gRPC,
-report idle. The two reports go out only with PUBLISH_TASK_STATUS, except an idle after a
-result that could not be delivered: it makes the master requeue the task at once. A
-provider failure becomes a result with ``error`` set, so the user hears about it and the
-worker carries on. Per-task logs are DEBUG: the hot path stays quiet.
+Per task: check that its result may go where the task says, report busy, ask the
+provider, simulate the work, send the result over gRPC, report idle. The two reports go out
+only with PUBLISH_TASK_STATUS, except an idle after a task that was refused or whose result
+could not be delivered: it makes the master requeue the task at once. A provider failure
+becomes a result with ``error`` and ``error_kind`` set, so the user hears about it (or the
+master tries again) and the worker carries on. Once the worker is stopping, a task is
+abandoned: no result, no idle (its goodbye names the task). Per-task logs are DEBUG: the
+hot path stays quiet.
 """
 
 from __future__ import annotations
@@ -73,17 +76,25 @@ class TaskRunner:
 
     def process(self, delivery: Delivery) -> None:
         task = delivery.task
+        if not self._sender.allows(task.grpc_endpoint):
+            # A forged task, or a master advertising an endpoint we were not told about:
+            # neither gets the provider's answer (nor the key's quota).
+            log.warning("refused task %s: its result would go to %r, which is not one of "
+                        "GRPC_ENDPOINTS (%s)", task.task_id, task.grpc_endpoint,
+                        ", ".join(self._sender.endpoints))
+            self._publish_status(self._state.refuse(task.task_id))
+            return
         busy = self._state.start(task.task_id)
         if self._per_task_status:
             self._publish_status(busy)
         provider = self._providers.choose(task.api_key)
         asked_at = time.monotonic()
-        text, error, model = "", "", provider.model
+        text, error, error_kind, model = "", "", "", provider.model
         try:
             answer = provider.ask(task.query, task.api_key)
             text, model = answer.text, answer.model
         except ProviderError as exc:
-            error = str(exc)
+            error, error_kind = str(exc), exc.kind
             log.warning("task %s: %s", task.task_id, error)
         except Exception as exc:
             # An SDK surprise (say, a malformed response) is still an answer to the user.
@@ -91,10 +102,13 @@ class TaskRunner:
             log.error("task %s: %s failed unexpectedly (%s)", task.task_id, provider.name,
                       type(exc).__name__)
             error = f"{provider.name} failed unexpectedly; try again later."
+            error_kind = ProviderError.kind  # "unexpected"
         provider_ms = int((time.monotonic() - asked_at) * 1000)
         # Only an answer is worth the simulated work; an error reaches the user at once.
-        if not error and self._simulated_seconds and self._stopping.wait(self._simulated_seconds):
-            return
+        if not error and self._simulated_seconds:
+            self._stopping.wait(self._simulated_seconds)
+        if self._stopping.is_set():
+            return  # abandoned: the goodbye names the task, the master requeues it
         result = TaskResult(
             worker_id=self._worker_id,
             session_id=task.session_id,
@@ -110,10 +124,13 @@ class TaskRunner:
             attempt=task.attempt,
             provider_time_ms=provider_ms,
             result_token=task.result_token,
+            error_kind=error_kind,
         )
         delivered = self._sender.send(task.grpc_endpoint, result)
         if delivered:
             log.debug("task %s done in %d ms", task.task_id, result.processing_time_ms)
+        elif self._stopping.is_set():
+            return
         idle = self._state.finish()
         # A delivered result already frees us at the master; an undelivered one must not wait
         # for the task's deadline there.

@@ -1,8 +1,15 @@
-"""The real SDK clients, through our provider classes, against local stand-in servers."""
+"""The real SDK clients, through our provider classes, against local stand-in servers.
+
+Each failure must come out as the error class whose ``kind`` the master acts on
+(``TaskResult.error_kind``): bad_key, rate_limited, timeout or upstream.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import re
+import socket
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -77,6 +84,7 @@ def test_a_rejected_key_is_a_bad_key_error(stand_in: StandIn) -> None:
         ask(providers_for(stand_in, "key-a,key-b").choose(""))
     assert_no_key(caught.value, "key-a")
     assert stand_in.keys_seen == ["key-a"]
+    assert caught.value.kind == "bad_key"
 
 
 def test_permission_denied_is_a_bad_key_error(stand_in: StandIn) -> None:
@@ -101,12 +109,23 @@ def test_429_on_every_key_is_a_quota_error(stand_in: StandIn) -> None:
         ask(providers_for(stand_in, "key-a,key-b", KEY_COOLDOWN_SECONDS="60").choose(""))
     assert_no_key(caught.value, "key-a", "key-b")
     assert stand_in.keys_seen == ["key-a", "key-b"]
+    assert caught.value.kind == "rate_limited"
 
 
-def test_a_slow_provider_is_a_timeout_error(stand_in: StandIn) -> None:
+def test_429_on_a_users_key_is_rate_limited(stand_in: StandIn) -> None:
+    stand_in.behaviour["user-key"] = 429
+    with pytest.raises(QuotaExhaustedError, match=r"Your \w+ API key") as caught:
+        ask(providers_for(stand_in, "key-a").choose("user-key"), user_key="user-key")
+    assert caught.value.kind == "rate_limited"
+    assert stand_in.keys_seen == ["user-key"]
+
+
+def test_a_slow_provider_is_a_timeout_error_and_is_not_retried(stand_in: StandIn) -> None:
     stand_in.behaviour["key-a"] = "slow"
-    with pytest.raises(ProviderTimeoutError, match=r"did not answer within 0\.5 s"):
-        ask(providers_for(stand_in, "key-a").choose(""))
+    with pytest.raises(ProviderTimeoutError, match=r"did not answer within 0\.5 s") as caught:
+        ask(providers_for(stand_in, "key-a,key-b").choose(""))
+    assert caught.value.kind == "timeout"
+    assert stand_in.keys_seen == ["key-a"]  # neither the SDK nor the pool tried again
 
 
 def test_a_server_error_is_reported_with_the_key_redacted(stand_in: StandIn) -> None:
@@ -115,13 +134,46 @@ def test_a_server_error_is_reported_with_the_key_redacted(stand_in: StandIn) -> 
         ask(providers_for(stand_in, "key-a").choose(""))
     assert "[redacted]" in str(caught.value)
     assert_no_key(caught.value, "key-a")
+    assert caught.value.kind == "upstream"
+
+
+@pytest.mark.parametrize(("behaviour", "status"), [(503, 503), ("html-502", 502)])
+def test_an_overloaded_or_unreachable_api_behind_a_proxy_is_an_upstream_error(
+        stand_in: StandIn, behaviour: str | int, status: int) -> None:
+    stand_in.behaviour["key-a"] = behaviour
+    with pytest.raises(UpstreamError, match=f"HTTP {status}") as caught:
+        ask(providers_for(stand_in, "key-a,key-b").choose(""))
+    assert caught.value.kind == "upstream"
+    assert stand_in.keys_seen == ["key-a"]  # a 5xx is the API's, not the key's: no rotation
 
 
 def test_an_unreachable_provider_is_an_upstream_error(stand_in: StandIn) -> None:
     providers = providers_for(stand_in, "key-a")
     stand_in.__exit__()
-    with pytest.raises(UpstreamError, match="could not be reached"):
+    with pytest.raises(UpstreamError, match="could not be reached") as caught:
         ask(providers.choose(""))
+    assert caught.value.kind == "upstream"
+
+
+def test_a_connection_the_server_drops_is_an_upstream_error(stand_in: StandIn) -> None:
+    # Something listens but closes every connection at once (a crashed API behind a
+    # load balancer, a wrong port).
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        threading.Thread(target=_drop_connections, args=(listener,), daemon=True).start()
+        base_url = re.sub(r":\d+", f":{port}", stand_in.base_url)
+        provider = providers_for(stand_in, "key-a", LLM_BASE_URL=base_url).choose("")
+        with pytest.raises(UpstreamError) as caught:
+            ask(provider)
+    assert caught.value.kind == "upstream"
+
+
+def _drop_connections(listener: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        while True:
+            connection, _ = listener.accept()
+            connection.recv(65536)
+            connection.close()
 
 
 def test_deepseek_uses_the_openai_wire_format() -> None:

@@ -4,6 +4,10 @@
 or Gemini's POST /v1[beta]/models/{model}:generateContent (key in ``x-goog-api-key``), with
 the bodies the real services send for success, a rejected key, 429 and server errors.
 Each key gets a behaviour; every request is recorded so tests can see which key was used.
+Besides HTTP statuses: "slow" answers after ``slow_seconds``; "html-502" is what a proxy in
+front of the API says when the API is down; "trickle" sends the headers, then one byte
+of whitespace every 0.1 s until ``release()``, then the answer: no single read ever times
+out, so the call hangs on although each SDK read has its timeout.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ def _openai_error(status: int, key: str) -> dict[str, Any]:
         429: ("requests", "rate_limit_exceeded",
               "Rate limit reached for requests. Please try again in 20s."),
         500: ("server_error", None, f"The server had an error processing key {key}."),
+        503: ("server_error", None, "The engine is currently overloaded, please try again later"),
     }
     kind, code, message = errors[status]
     return {"error": {"message": message, "type": kind, "param": None, "code": code}}
@@ -53,6 +58,7 @@ def _gemini_error(status: int, key: str) -> dict[str, Any]:
               "You exceeded your current quota, please check your plan and billing details.",
               []),
         500: ("INTERNAL", f"An internal error has occurred for key {key}.", []),
+        503: ("UNAVAILABLE", "The model is overloaded. Please try again later.", []),
     }
     status_name, message, details = errors[status]
     error: dict[str, Any] = {"code": status, "message": message, "status": status_name}
@@ -68,6 +74,8 @@ class StandIn:
         self.dialect = dialect
         self.behaviour: dict[str, str | int] = {}
         self.seen: list[Seen] = []
+        self.slow_seconds = SLOW_SECONDS
+        self._released = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         port = self._server.server_address[1]
@@ -81,6 +89,7 @@ class StandIn:
         return self
 
     def __exit__(self, *_exc: object) -> None:
+        self.release()
         self._server.shutdown()
         self._server.server_close()
 
@@ -88,12 +97,16 @@ class StandIn:
     def keys_seen(self) -> list[str]:
         return [seen.key for seen in self.seen]
 
+    def release(self) -> None:
+        """Lets every "trickle" answer finish."""
+        self._released.set()
+
     def respond(self, path: str, key: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         self.seen.append(Seen(path, key, body))
         behaviour = self.behaviour.get(key, "ok")
         if behaviour == "slow":
-            time.sleep(SLOW_SECONDS)
-        elif behaviour != "ok":
+            time.sleep(self.slow_seconds)
+        elif behaviour not in ("ok", "trickle", "html-502"):
             status = int(behaviour)
             maker = _openai_error if self.dialect == "openai" else _gemini_error
             return status, maker(status, key)
@@ -140,7 +153,14 @@ class StandIn:
                     key = self.headers.get("x-goog-api-key", "")
                 status, payload = stand_in.respond(self.path, key, body)
                 data = json.dumps(payload).encode()
+                behaviour = stand_in.behaviour.get(key, "ok")
                 try:
+                    if behaviour == "trickle":
+                        self._trickle(data)
+                        return
+                    if behaviour == "html-502":
+                        self._html_502()
+                        return
                     self.send_response(status)
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(data)))
@@ -148,6 +168,24 @@ class StandIn:
                     self.wfile.write(data)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client timed out and left, as the timeout test intends
+
+            def _trickle(self, data: bytes) -> None:
+                # HTTP/1.0 without Content-Length: the body ends when the connection does.
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                while not stand_in._released.wait(0.1):
+                    self.wfile.write(b" ")  # JSON may start with any amount of whitespace
+                    self.wfile.flush()
+                self.wfile.write(data)
+
+            def _html_502(self) -> None:
+                page = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
+                self.send_response(502)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Length", str(len(page)))
+                self.end_headers()
+                self.wfile.write(page)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass

@@ -30,3 +30,23 @@ def test_status_is_busy_with_the_current_task_then_idle_with_the_last() -> None:
     idle = state.finish()
     assert (idle.status, idle.task_id) == ("idle", "t1")
     assert state.status().task_id == "t1"
+
+
+def test_busy_for_tells_how_long_the_current_task_has_run() -> None:
+    now = [100.0]
+    state = WorkerState("w1", clock=lambda: now[0])
+    assert state.busy_for() is None
+    state.start("t1")
+    now[0] = 130.5
+    assert state.busy_for() == ("t1", 30.5)
+    state.finish()
+    assert state.busy_for() is None
+
+
+def test_a_refused_task_leaves_the_worker_idle_naming_it() -> None:
+    state = WorkerState("w1")
+    state.start("t1")
+    state.finish()
+    refused = state.refuse("t2")
+    assert (refused.status, refused.task_id) == ("idle", "t2")
+    assert state.busy_for() is None

@@ -4,118 +4,20 @@ the master, tasks published with paho. (The whole system is tested in integratio
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
-import threading
-from collections.abc import Callable, Iterator
-from concurrent import futures
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
-import grpc
 import pytest
 from support.llm_stand_in import StandIn
-from support.mqtt import MqttProbe
+from support.tcp_relay import TcpRelay
+from support.worker import TOPICS, WORKER_ID, FakeMaster, Harness
 
-from ai_system.local import ManagedProcess, Mosquitto, find_program, free_port, wait_until
-from ai_system.protocol import MasterStatus, TaskMessage, Topics, WorkerStatus
-from ai_system.rpc import worker_callback_pb2_grpc
-from ai_system.rpc.worker_callback_pb2 import ResultAck, TaskResult
+from ai_system.local import free_port
+from ai_system.protocol import MasterStatus
 
 pytestmark = pytest.mark.integration
-
-TOPICS = Topics("upb")
-WORKER_ID = "w-proc-test"
-WAIT = 20.0
-
-
-class FakeMaster(worker_callback_pb2_grpc.WorkerCallbackServicer):
-    """The master's gRPC side: records every result, answers with ``success``."""
-
-    def __init__(self, port: int, success: bool = True) -> None:
-        self.port = port
-        self.success = success
-        self.results: list[TaskResult] = []
-        self._lock = threading.Lock()
-        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-        worker_callback_pb2_grpc.add_WorkerCallbackServicer_to_server(self, self._server)
-        self._server.add_insecure_port(f"127.0.0.1:{port}")
-
-    def SendResult(self, request: TaskResult, context: grpc.ServicerContext) -> ResultAck:
-        with self._lock:
-            self.results.append(request)
-        return ResultAck(success=self.success, message="" if self.success else "unknown task")
-
-    def start(self) -> FakeMaster:
-        self._server.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.stop(grace=None)
-
-    def results_for(self, task_id: str) -> list[TaskResult]:
-        with self._lock:
-            return [result for result in self.results if result.task_id == task_id]
-
-    def wait_result(self, task_id: str) -> TaskResult:
-        wait_until(lambda: bool(self.results_for(task_id)), WAIT, f"the result of {task_id}")
-        return self.results_for(task_id)[0]
-
-
-class Harness:
-    """A broker, a fake master, a probe on the worker topics, and the worker process."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.workdir = workdir
-        self.broker = Mosquitto(free_port(), workdir)
-        self.broker.start()
-        self.master = FakeMaster(free_port()).start()
-        self.probe = MqttProbe(self.broker.port, [TOPICS.register, TOPICS.status, TOPICS.logs])
-        self.health_file = workdir / "worker.healthy"
-        self.worker: ManagedProcess | None = None
-
-    def start_worker(self, **env: str) -> ManagedProcess:
-        base = {name: value for name, value in os.environ.items()
-                if not re.search(r"_API_KEYS?(_FILE)?$|^LLM_|^MQTT_|^GRPC_", name)}
-        base.update(
-            PYTHONUNBUFFERED="1", WORKER_ID=WORKER_ID, NODE_NAME="node-test",
-            MQTT_HOST="127.0.0.1", MQTT_PORT=str(self.broker.port), LLM_PROVIDER="offline",
-            SIMULATED_WORK_SECONDS="0", HEARTBEAT_SECONDS="1", GRPC_TIMEOUT_SECONDS="2",
-            HEALTH_FILE=str(self.health_file), MQTT_LOG_LEVEL="INFO")
-        base.update(env)
-        self.worker = ManagedProcess("worker", [find_program("ai-worker")], base).start()
-        self.wait_for(lambda: self.registrations() >= 1, "the worker to register")
-        return self.worker
-
-    def wait_for(self, condition: Callable[[], bool], what: str) -> None:
-        watch = [self.worker] if self.worker is not None else []
-        wait_until(condition, WAIT, what, watch)
-
-    def registrations(self) -> int:
-        return sum(json.loads(p)["worker_id"] == WORKER_ID
-                   for p in self.probe.payloads(TOPICS.register))
-
-    def statuses(self) -> list[WorkerStatus]:
-        return [WorkerStatus.from_json(p) for p in self.probe.payloads(TOPICS.status)]
-
-    def logs(self) -> str:
-        return "\n".join(p.decode() for p in self.probe.payloads(TOPICS.logs))
-
-    def send_task(self, task_id: str, attempt: int = 1, query: str = "What is MQTT?",
-                  api_key: str = "", endpoint: str = "") -> TaskMessage:
-        task = TaskMessage(worker_id=WORKER_ID, session_id=f"s-{task_id}", query=query,
-                           api_key=api_key, task_id=task_id, attempt=attempt,
-                           grpc_endpoint=endpoint or f"127.0.0.1:{self.master.port}")
-        self.probe.publish(TOPICS.tasks(WORKER_ID), task.to_json())
-        return task
-
-    def close(self) -> None:
-        if self.worker is not None:
-            self.worker.stop()
-        self.probe.close()
-        self.master.stop()
-        self.broker.stop()
 
 
 @pytest.fixture
@@ -130,8 +32,10 @@ def test_registers_answers_a_task_and_reports_busy_then_idle(harness: Harness) -
     registration = json.loads(harness.probe.payloads(TOPICS.register)[0])
     assert registration["language"] == "python"
     assert (registration["node"], registration["provider"]) == ("node-test", "offline")
+    assert re.fullmatch(r"[0-9a-f]{32}", registration["instance_id"])
     task = harness.send_task("t1")
     result = harness.master.wait_result("t1")
+    assert result.result_token == task.result_token == "token-t1-1"
     assert result.worker_id == WORKER_ID
     assert (result.session_id, result.original_query) == ("s-t1", "What is MQTT?")
     assert "offline" in result.ai_response and "What is MQTT?" in result.ai_response
@@ -139,14 +43,9 @@ def test_registers_answers_a_task_and_reports_busy_then_idle(harness: Harness) -
     assert (result.attempt, result.query_timestamp) == (1, task.timestamp)
     assert result.processing_time_ms >= result.provider_time_ms >= 0
     assert result.completion_timestamp >= task.timestamp
-    harness.wait_for(lambda: ("idle", "t1") in [(s.status, s.task_id)
-                                                for s in harness.statuses()],
-                     "idle with the last task id")
-    assert ("busy", "t1") in [(s.status, s.task_id) for s in harness.statuses()]
-    health = subprocess.run(
-        [sys.executable, "-m", "ai_system.worker.health"], check=False,
-        env={**os.environ, "HEALTH_FILE": str(harness.health_file), "HEARTBEAT_SECONDS": "1"})
-    assert health.returncode == 0
+    harness.wait_for(lambda: harness.reported("idle", "t1"), "idle with the last task id")
+    assert harness.reported("busy", "t1")
+    assert harness.health_check() == 0
 
 
 def test_bad_and_repeated_tasks_are_dropped_and_the_worker_carries_on(harness: Harness) -> None:
@@ -173,15 +72,16 @@ def test_bad_and_repeated_tasks_are_dropped_and_the_worker_carries_on(harness: H
 
 def test_registers_again_when_the_master_comes_online(harness: Harness) -> None:
     harness.start_worker()
-    before = harness.registrations()
+    before = len(harness.registrations())
     harness.probe.publish(TOPICS.master_status, MasterStatus("online").to_json())
-    harness.wait_for(lambda: harness.registrations() > before, "a new registration")
+    harness.wait_for(lambda: len(harness.registrations()) > before, "a new registration")
+    assert len(harness.instances()) == 1  # the same process: the same instance id
 
 
 def test_result_waits_for_a_master_that_is_down_for_a_while(harness: Harness) -> None:
-    worker = harness.start_worker()
     late = FakeMaster(free_port())
-    harness.send_task("late", endpoint=f"127.0.0.1:{late.port}")
+    worker = harness.start_worker(GRPC_ENDPOINTS=f"{harness.master.endpoint},{late.endpoint}")
+    harness.send_task("late", endpoint=late.endpoint)
     harness.wait_for(lambda: "retrying the result of task late" in worker.output(),
                      "the worker to retry")
     late.start()
@@ -196,8 +96,7 @@ def test_a_result_the_master_refuses_is_not_sent_again(harness: Harness) -> None
     worker = harness.start_worker(PUBLISH_TASK_STATUS="false")
     harness.master.success = False
     harness.send_task("unknown")
-    harness.wait_for(lambda: ("idle", "unknown") in [(s.status, s.task_id)
-                                                     for s in harness.statuses()],
+    harness.wait_for(lambda: harness.reported("idle", "unknown"),
                      "idle naming the undelivered task")
     assert "master refused the result of task unknown" in worker.output()
     harness.master.success = True
@@ -207,10 +106,9 @@ def test_a_result_the_master_refuses_is_not_sent_again(harness: Harness) -> None
 
 
 def test_sigterm_mid_task_reports_offline_and_exits_cleanly(harness: Harness) -> None:
-    worker = harness.start_worker(SIMULATED_WORK_SECONDS="600")
+    worker = harness.start_worker(SIMULATED_WORK_SECONDS="600", TASK_TIMEOUT_SECONDS="1000")
     harness.send_task("long")
-    harness.wait_for(lambda: ("busy", "long") in [(s.status, s.task_id)
-                                                  for s in harness.statuses()], "busy")
+    harness.wait_for(lambda: harness.reported("busy", "long"), "busy")
     assert harness.health_file.exists()
     assert worker.stop(grace=15) == 0
     offline = [s for s in harness.statuses() if s.status == "offline"]
@@ -233,6 +131,120 @@ def test_a_user_key_reaches_the_provider_and_never_the_logs(harness: Harness) ->
         rejected = harness.master.wait_result("rejected")
     assert rejected.ai_response == ""
     assert rejected.error == "openai rejected the API key (HTTP 401); check the key."
+    assert (rejected.error_kind, rejected.result_token) == ("bad_key", "token-rejected-1")
     assert worker.alive()
     for text in (worker.output(), harness.logs(), str(harness.master.results)):
         assert "sk-user-secret-123" not in text and "sk-bad-secret-456" not in text
+    for text in (worker.output(), harness.logs()):
+        assert "token-keyed-1" not in text and "token-rejected-1" not in text
+
+
+# --- where results may go -------------------------------------------------------------------
+
+def test_a_task_naming_another_endpoint_is_refused_before_the_llm(harness: Harness) -> None:
+    elsewhere = FakeMaster(free_port()).start()
+    try:
+        with StandIn("openai") as llm:
+            worker = harness.start_worker(
+                LLM_PROVIDER="openai", OPENAI_API_KEYS="sk-pool-secret-1",
+                LLM_BASE_URL=llm.base_url, PUBLISH_TASK_STATUS="false")
+            harness.send_task("forged", endpoint=elsewhere.endpoint, api_key="sk-user-secret-2")
+            # The master requeues a task its worker reports idle with, at once.
+            harness.wait_for(lambda: harness.reported("idle", "forged"), "idle naming the task")
+            assert llm.seen == []
+            harness.send_task("genuine")
+            assert harness.master.wait_result("genuine").ai_response.startswith("stand-in")
+            assert llm.keys_seen == ["sk-pool-secret-1"]
+    finally:
+        elsewhere.stop()
+    assert elsewhere.results == [] and harness.master.results_for("forged") == []
+    refusal = [line for line in worker.output().splitlines() if "refused task forged" in line]
+    assert len(refusal) == 1 and " WARNING " in refusal[0]
+    assert repr(elsewhere.endpoint) in refusal[0]
+    assert f"GRPC_ENDPOINTS ({harness.master.endpoint})" in refusal[0]
+    assert "refused task forged" in harness.logs()  # WARNING reaches <prefix>/logs
+    for text in (worker.output(), harness.logs()):
+        for secret in ("sk-pool-secret-1", "sk-user-secret-2", "token-forged-1"):
+            assert secret not in text
+
+
+# --- sessions: restarts and reconnects -------------------------------------------------------
+
+def test_a_restarted_worker_does_not_get_its_previous_lifes_tasks(harness: Harness) -> None:
+    first = harness.start_worker()
+    harness.send_task("before")
+    harness.master.wait_result("before")
+    first.kill()
+    harness.wait_for(lambda: harness.reported("offline", None), "the broker's Last Will",
+                     watch_worker=False)
+    # The broker holds this one for the dead worker; the master requeues it by its own records.
+    harness.send_task("previous-life")
+    second = harness.start_worker(LOG_LEVEL="DEBUG")
+    harness.send_task("after")
+    harness.master.wait_result("after")
+    assert harness.master.results_for("previous-life") == []
+    assert "previous-life" not in second.output()
+    assert not any(s.task_id == "previous-life" for s in harness.statuses())
+    assert len(harness.instances()) == 2  # each process registers under its own instance id
+    assert "(provider offline, new session)" in second.output()
+
+
+def test_a_task_published_while_the_connection_was_down_arrives_after_it(
+        harness: Harness) -> None:
+    relay = TcpRelay(harness.broker.port)
+    try:
+        worker = harness.start_worker(MQTT_PORT=str(relay.port))
+        registrations = len(harness.registrations())
+        relay.cut()
+        harness.wait_for(lambda: harness.reported("offline", None), "the broker's Last Will")
+        harness.send_task("meanwhile")
+        relay.restore()
+        assert harness.master.wait_result("meanwhile").ai_response
+    finally:
+        relay.close()
+    assert "resumed session" in worker.output()
+    assert len(harness.registrations()) > registrations  # registered again on reconnecting
+    assert len(harness.instances()) == 1
+
+
+# --- honest health --------------------------------------------------------------------------
+
+def test_a_task_stuck_past_the_deadline_makes_the_worker_unhealthy(harness: Harness) -> None:
+    # Each read of the answer arrives within LLM_TIMEOUT_SECONDS, the whole never does: only
+    # the health check notices.
+    with StandIn("openai") as llm:
+        llm.behaviour["sk-pool"] = "trickle"
+        worker = harness.start_worker(
+            LLM_PROVIDER="openai", OPENAI_API_KEYS="sk-pool", LLM_BASE_URL=llm.base_url,
+            LLM_TIMEOUT_SECONDS="0.5", GRPC_TIMEOUT_SECONDS="0.5", GRPC_MAX_ATTEMPTS="1",
+            TASK_TIMEOUT_SECONDS="2.5")
+        harness.wait_for(lambda: harness.health_check() == 0, "a healthy worker")
+        harness.send_task("stuck")
+        harness.wait_for(lambda: harness.reported("busy", "stuck"), "busy")
+        busy_since = time.monotonic()
+        harness.wait_for(lambda: harness.health_check() != 0, "the health check to fail")
+        assert time.monotonic() - busy_since > 2  # not before TASK_TIMEOUT_SECONDS (2.5 s)
+        assert worker.alive() and harness.reported("busy", "stuck")
+        assert "task stuck has been running for" in worker.output()
+        llm.release()
+        assert harness.master.wait_result("stuck").ai_response.startswith("stand-in")
+        harness.wait_for(lambda: harness.health_check() == 0, "healthy again")
+
+
+# --- stopping -------------------------------------------------------------------------------
+
+def test_sigterm_while_the_llm_answers_sends_no_result_after_the_goodbye(
+        harness: Harness) -> None:
+    with StandIn("openai") as llm:
+        llm.behaviour["sk-pool"] = "slow"
+        llm.slow_seconds = 1.0  # answers while the worker is stopping
+        worker = harness.start_worker(LLM_PROVIDER="openai", OPENAI_API_KEYS="sk-pool",
+                                      LLM_BASE_URL=llm.base_url, LLM_TIMEOUT_SECONDS="10")
+        harness.send_task("abandoned")
+        harness.wait_for(lambda: bool(llm.seen), "the question to reach the LLM")
+        assert worker.stop(grace=15) == 0
+        assert llm.keys_seen == ["sk-pool"]
+    assert [(s.status, s.task_id) for s in harness.statuses() if s.status != "busy"][-1:] \
+        == [("offline", "abandoned")]
+    assert not harness.reported("idle", "abandoned")
+    assert harness.master.results_for("abandoned") == []
