@@ -1,4 +1,5 @@
-"""Nothing lost: questions survive a killed master, and each is answered exactly once."""
+"""Nothing lost: questions survive killed masters and workers and transient provider errors,
+and each is answered exactly once."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ import time
 
 import pytest
 from support.chat import ChatClient
+from support.llm_stand_in import StandIn
 from support.system import SystemFactory, wait_idle, wait_status
 
-from ai_system.protocol import EVENT_AI_RESPONSE, EVENT_TASK_ERROR
+from ai_system.protocol import EVENT_AI_RESPONSE, EVENT_TASK_ERROR, EVENT_TASK_RETRYING
 
 pytestmark = pytest.mark.integration
 
@@ -57,3 +59,40 @@ def test_a_question_asked_while_the_master_is_down_is_sent_when_it_is_back(
     with ChatClient(system.url, token) as back:
         answer = back.wait_answer(back.ask("Are you back?")["task_id"])
     assert "Are you back?" in answer["response"]
+
+
+def test_a_worker_killed_and_restarted_under_its_id_answers_its_question_once(
+        system_factory: SystemFactory) -> None:
+    system = system_factory(workers=1, simulated_seconds=3)
+    worker_id = next(iter(system.workers))
+    with ChatClient(system.url) as user:
+        task_id = user.ask("Will the restarted worker answer me twice?")["task_id"]
+        wait_status(system, lambda s: s["tasks"]["assigned"] == 1, "the task handed out")
+        system.workers[worker_id].kill()
+        system.start_worker(1)  # the same id, a new process
+        answer = user.wait_answer(task_id, timeout=60)
+        wait_idle(system)
+        time.sleep(DUPLICATE_GRACE_SECONDS)
+        assert len(user.about(task_id, EVENT_AI_RESPONSE)) == 1
+    assert answer["worker_id"] == worker_id
+    tasks = system.status()["tasks"]
+    # The new process never saw its previous life's delivery: no second LLM call either.
+    assert tasks["requeued"] == 1 and tasks["duplicates"] == 0
+
+
+def test_a_rate_limited_question_is_answered_by_a_retry_on_another_worker(
+        system_factory: SystemFactory) -> None:
+    with StandIn("openai") as llm:
+        llm.behaviour["pool-key"] = [429, "ok"]
+        system = system_factory(workers=2, simulated_seconds=0, env={
+            "LLM_PROVIDER": "openai", "OPENAI_API_KEYS": "pool-key",
+            "LLM_BASE_URL": llm.base_url, "RETRY_BACKOFF_SECONDS": "0.5"})
+        with ChatClient(system.url) as user:
+            task_id = user.ask("Try again, please")["task_id"]
+            answer = user.wait_answer(task_id)
+            [retrying] = user.about(task_id, EVENT_TASK_RETRYING)
+    assert answer["response"] == "stand-in answer: Try again, please"
+    assert (retrying["attempt"], retrying["max_attempts"]) == (1, 3)
+    assert "429" in retrying["error"] or "rate" in retrying["error"].lower()
+    assert len(llm.seen) == 2
+    assert system.status()["tasks"]["retried"] == 1

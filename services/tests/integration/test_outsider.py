@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from concurrent import futures
 from pathlib import Path
 
 import grpc
@@ -21,8 +22,8 @@ from support.llm_stand_in import StandIn
 from support.mqtt import probe_as
 from support.system import SystemFactory, wait_idle
 
-from ai_system.local import WORKER_ACCOUNT, LocalSystem
-from ai_system.protocol import EVENT_AI_RESPONSE, EVENT_TASK_ERROR, Topics
+from ai_system.local import WORKER_ACCOUNT, LocalSystem, wait_until
+from ai_system.protocol import EVENT_AI_RESPONSE, EVENT_TASK_ERROR, TaskMessage, Topics
 from ai_system.rpc import worker_callback_pb2 as pb
 from ai_system.rpc import worker_callback_pb2_grpc as pb_grpc
 
@@ -211,3 +212,41 @@ def test_a_users_key_is_written_to_no_file(system_factory: SystemFactory,
     assert list(system.state_dir.glob("journal.db*")), "the journal was not written"
     for proc in system.processes():
         assert marker not in proc.output(), f"{proc.name} logged the key"
+
+
+class _Catcher(pb_grpc.WorkerCallbackServicer):
+    """An outsider's gRPC server, hoping a worker sends it an answer."""
+
+    def __init__(self) -> None:
+        self.results: list[pb.TaskResult] = []
+
+    def SendResult(self, request: pb.TaskResult, context: grpc.ServicerContext) -> pb.ResultAck:
+        self.results.append(request)
+        return pb.ResultAck(success=True, message="thanks")
+
+
+def test_a_task_naming_an_unknown_callback_endpoint_is_refused_by_the_worker(
+        system_factory: SystemFactory) -> None:
+    system = system_factory(workers=1, simulated_seconds=0)
+    worker_id = next(iter(system.workers))
+    catcher = _Catcher()
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    pb_grpc.add_WorkerCallbackServicer_to_server(catcher, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    # The master's own account could publish it (a compromised master, or a leaked password).
+    probe = probe_as(system)
+    try:
+        probe.publish(TOPICS.tasks(worker_id), TaskMessage(
+            worker_id=worker_id, session_id="s", query="Answer me on my own server",
+            grpc_endpoint=f"127.0.0.1:{port}", task_id="forged-task",
+            result_token="whatever").to_json())
+        wait_until(lambda: "forged-task" in system.workers[worker_id].output(), 15,
+                   "the worker to refuse the task")
+        with ChatClient(system.url) as user:  # and it goes on serving real users
+            user.wait_answer(user.ask("Are you still mine?")["task_id"])
+    finally:
+        probe.close()
+        server.stop(0)
+    assert catcher.results == []
+    assert f"127.0.0.1:{port}" in system.workers[worker_id].output()

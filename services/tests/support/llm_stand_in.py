@@ -67,12 +67,16 @@ def _gemini_error(status: int, key: str) -> dict[str, Any]:
     return {"error": error}
 
 
+Behaviour = str | int
+
+
 class StandIn:
-    """One fake API server; ``behaviour[key]`` is "ok", "slow" or an HTTP status."""
+    """One fake API server; ``behaviour[key]`` is "ok", "slow", "trickle", "html-502" or an
+    HTTP status, or a list of them taken one per request (the last one stays)."""
 
     def __init__(self, dialect: str) -> None:
         self.dialect = dialect
-        self.behaviour: dict[str, str | int] = {}
+        self.behaviour: dict[str, Behaviour | list[Behaviour]] = {}
         self.seen: list[Seen] = []
         self.slow_seconds = SLOW_SECONDS
         self._released = threading.Event()
@@ -101,9 +105,15 @@ class StandIn:
         """Lets every "trickle" answer finish."""
         self._released.set()
 
-    def respond(self, path: str, key: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    def next_behaviour(self, key: str) -> Behaviour:
+        planned = self.behaviour.get(key, "ok")
+        if not isinstance(planned, list):
+            return planned
+        return planned.pop(0) if len(planned) > 1 else planned[0]
+
+    def respond(self, path: str, key: str, body: dict[str, Any],
+                behaviour: Behaviour) -> tuple[int, dict[str, Any]]:
         self.seen.append(Seen(path, key, body))
-        behaviour = self.behaviour.get(key, "ok")
         if behaviour == "slow":
             time.sleep(self.slow_seconds)
         elif behaviour not in ("ok", "trickle", "html-502"):
@@ -151,9 +161,9 @@ class StandIn:
                     key = self.headers.get("Authorization", "").removeprefix("Bearer ")
                 else:
                     key = self.headers.get("x-goog-api-key", "")
-                status, payload = stand_in.respond(self.path, key, body)
+                behaviour = stand_in.next_behaviour(key)
+                status, payload = stand_in.respond(self.path, key, body, behaviour)
                 data = json.dumps(payload).encode()
-                behaviour = stand_in.behaviour.get(key, "ok")
                 try:
                     if behaviour == "trickle":
                         self._trickle(data)
