@@ -177,6 +177,9 @@ class MasterSettings:
     retry_backoff_seconds: float = 2.0
     # /healthz fails once the broker has been unreachable this long.
     broker_grace_seconds: float = 30.0
+    # A worker that reports busy on its tasks must do so this soon after a hand-over, or
+    # it is taken to be gone and the task goes to another (0: wait for the deadline).
+    assign_ack_seconds: float = 10.0
     log_level: str = "INFO"
     mqtt_log_level: str = "INFO"
 
@@ -222,6 +225,7 @@ class MasterSettings:
                 env, "RETRY_BACKOFF_SECONDS", cls.retry_backoff_seconds),
             broker_grace_seconds=_float(
                 env, "BROKER_GRACE_SECONDS", cls.broker_grace_seconds),
+            assign_ack_seconds=_float(env, "ASSIGN_ACK_SECONDS", cls.assign_ack_seconds),
             log_level=_get(env, "LOG_LEVEL", cls.log_level).upper(),
             mqtt_log_level=_get(env, "MQTT_LOG_LEVEL", cls.mqtt_log_level).upper(),
         )

@@ -66,6 +66,9 @@ class Worker:
     # Seen since the master's MQTT connection was last (re)established, so its task
     # subscription is known to exist on the broker.
     confirmed: bool = True
+    # Has reported busy on a task it was handed: from then on, a hand-over it does not
+    # acknowledge that way in time means it is gone (PUBLISH_TASK_STATUS=false never does).
+    acknowledges: bool = False
     last_seen: float = 0.0
     completed: int = 0
 
@@ -97,6 +100,7 @@ class Task:
     # Workers whose attempt ended in a retryable provider error: others go first.
     tried: set[str] = field(default_factory=set)
     retry_at: float = 0.0
+    acknowledged: bool = False  # the worker said it is busy on this attempt
 
     @property
     def key_lost(self) -> bool:
@@ -262,6 +266,7 @@ class Dispatcher:
         max_queued: int = 0,
         stale_idle_grace: float = 5.0,
         restore_grace: float = 15.0,
+        ack_timeout: float = 10.0,
         finished_memory: int = 10_000,
         forget_offline_after: float = 3600.0,
         wall_offset: float = 0.0,
@@ -278,6 +283,10 @@ class Dispatcher:
         self._stale_idle_grace = stale_idle_grace
         # How long a task rebuilt from the journal waits for its worker to be heard from.
         self._restore_grace = restore_grace
+        # How long a worker that acknowledges hand-overs may take to do so (0: no limit).
+        # A task handed to a worker that died unnoticed comes back this soon, not at the
+        # deadline.
+        self._ack_timeout = ack_timeout
         self._finished_memory = finished_memory
         # Replaced containers come back under new ids: the old ones leave /api/status.
         self._forget_offline_after = forget_offline_after
@@ -367,6 +376,12 @@ class Dispatcher:
             worker.blocked = True  # busy on something we did not hand it
         return effects + self._sync(now, worker)
 
+    def _acknowledged(self, worker: Worker) -> None:
+        task = self._tasks.get(worker.task_id or "")
+        if task is not None and task.worker_id == worker.worker_id:
+            task.acknowledged = True
+            worker.acknowledges = True
+
     def status(self, now: float, status: WorkerStatus) -> list[Effect]:
         """idle, busy or offline (Last Will or shutdown); raises UnknownWorkerError."""
         worker = self._workers.get(status.worker_id)
@@ -381,6 +396,8 @@ class Dispatcher:
         if status.status == "busy":
             if worker.task_id is None and status.task_id is not None:
                 worker.blocked = True  # busy on something we did not hand it
+            elif worker.task_id is not None and status.task_id in (None, worker.task_id):
+                self._acknowledged(worker)  # (a worker of the original protocol names none)
             return self._sync(now, worker)
         worker.blocked = False
         return self._idle_report(now, worker, status.task_id) + self._sync(now, worker)
@@ -448,13 +465,19 @@ class Dispatcher:
         return Ack(True, message), [*self._finish(now, task, outcome), *effects]
 
     def expire(self, now: float) -> list[Effect]:
-        """Deadlines passed: tasks go back to the queue, their workers wait for idle.
-        Retries whose backoff is over join the queue again."""
+        """Deadlines passed, or hand-overs a worker did not acknowledge in time: the tasks go
+        back to the queue, their workers wait for idle. Retries whose backoff is over join
+        the queue again."""
         effects: list[Effect] = []
         for worker in self._workers.values():
             task = self._tasks.get(worker.task_id or "")
-            if task is not None and task.deadline is not None and task.deadline <= now:
-                worker.blocked = worker.online
+            if task is None or task.worker_id != worker.worker_id:
+                continue
+            late = task.deadline is not None and task.deadline <= now
+            unacknowledged = (self._ack_timeout and worker.acknowledges and not task.acknowledged
+                              and now - worker.assigned_at >= self._ack_timeout)
+            if late or unacknowledged:
+                worker.blocked = worker.online  # until it is heard from, idle
                 effects += self._take_back(now, worker) + self._sync(now, worker)
         while self._delayed and self._delayed[0][0] <= now:
             _, task_id = heapq.heappop(self._delayed)
@@ -589,6 +612,7 @@ class Dispatcher:
         self._idle.pop(worker.worker_id, None)
         task.state = "assigned"
         task.worker_id = worker.worker_id
+        task.acknowledged = False
         task.attempt += 1
         task.assigned_at = now
         task.deadline = now + self._task_timeout

@@ -100,6 +100,7 @@ class MasterService:
             retry_backoff=settings.retry_backoff_seconds,
             max_pending_per_session=settings.max_pending_per_session,
             max_queued=settings.max_queued,
+            ack_timeout=settings.assign_ack_seconds,
             wall_offset=self._wall_offset,
         )
         self._sessions = Sessions(ttl=settings.pending_results_ttl_seconds)

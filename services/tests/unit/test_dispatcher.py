@@ -805,3 +805,29 @@ def test_a_waiting_question_with_the_users_key_fails_after_a_restart() -> None:
     assert failure.task_id == "t1" and "never written to disk" in failure.error
     assert records(effects) == [("t1", "finished")]
     assert assigns(register(fresh, "w1", now=101.0)) == [("t2", "w1", 1)]
+
+
+def test_a_hand_over_to_a_worker_that_died_unnoticed_comes_back_soon() -> None:
+    d = make(ack_timeout=10.0)
+    register(d, "w1")
+    register(d, "w2")
+    submit(d, "t1", now=0.0)  # w1
+    status(d, "w1", "busy", "t1", now=0.5)  # w1 acknowledges its hand-overs
+    result(d, "t1", "w1", now=1.0)
+    assert assigns(submit(d, "t2", now=2.0)) == [("t2", "w2", 1)]  # idle longest
+    assert assigns(submit(d, "t3", now=2.0)) == [("t3", "w1", 1)]
+    status(d, "w2", "busy", "t2", now=2.1)
+    # w1 never acknowledges t3 (its node died, its Last Will not yet due).
+    assert expire(d, 11.9) == []
+    effects = expire(d, 12.0)
+    assert assigns(effects) == []  # w2 is busy; t3 waits at the front
+    assert worker_state(d, "w1")["state"] == "busy"  # blocked until heard from
+    assert assigns(result(d, "t2", "w2", now=13.0)[1]) == [("t3", "w2", 2)]
+
+
+def test_a_worker_that_never_acknowledges_is_only_held_to_the_deadline() -> None:
+    d = make(ack_timeout=10.0)  # e.g. PUBLISH_TASK_STATUS=false
+    register(d, "w1")
+    submit(d, "t1", now=0.0)
+    assert expire(d, 20.0) == []
+    assert worker_state(d, "w1")["task_id"] == "t1"
