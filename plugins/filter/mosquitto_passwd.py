@@ -1,0 +1,95 @@
+# Copyright: UPB Distributed Systems Lab
+# MIT License (see galaxy.yml)
+"""Filters upb.ai_system.mosquitto_passwd (one line of a Mosquitto 2.0 password file) and
+upb.ai_system.mosquitto_passwd_file (the whole file for a mapping of accounts).
+
+Mosquitto 2.0 (mosquitto_passwd's default) stores ``user:$7$<iterations>$<salt>$<hash>``:
+the salt is 12 random bytes and the hash is PBKDF2-HMAC-SHA512 of the password with that salt,
+both base64. Here the salt is derived from the password and the user name (HMAC-SHA512), so
+the same account always gives the same line: a rerun leaves the broker's docker secret as it is.
+The salt stays unpredictable to anyone who does not know the password, and differs per user.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from collections.abc import Mapping
+
+from ansible.errors import AnsibleFilterError
+
+DOCUMENTATION = r"""
+name: mosquitto_passwd
+short_description: A Mosquitto 2.0 password file line (PBKDF2-SHA512) for an account
+description:
+  - Returns C(user:$7$101$<salt>$<hash>), the format mosquitto_passwd of Mosquitto 2.0 writes.
+  - The salt (12 bytes) is an HMAC-SHA512 of the user name keyed with the password, so the
+    line is the same on every run for the same account (idempotent docker secrets).
+positional: username
+options:
+  _input:
+    description: The account's password.
+    type: str
+    required: true
+  username:
+    description: The account's user name (no colon, no line break).
+    type: str
+    required: true
+  iterations:
+    description: PBKDF2 iterations (Mosquitto 2.0's default is 101).
+    type: int
+    default: 101
+"""
+
+EXAMPLES = r"""
+- name: A password file for two accounts
+  ansible.builtin.set_fact:
+    passwd: |
+      {{ 'secret-1' | upb.ai_system.mosquitto_passwd('master') }}
+      {{ 'secret-2' | upb.ai_system.mosquitto_passwd('worker-python') }}
+  no_log: true
+"""
+
+RETURN = r"""
+_value:
+  description: The password file line, without a line break.
+  type: str
+"""
+
+SALT_BYTES = 12
+DEFAULT_ITERATIONS = 101
+
+
+def mosquitto_passwd(password: str, username: str, iterations: int = DEFAULT_ITERATIONS) -> str:
+    """``username:$7$<iterations>$<b64 salt>$<b64 PBKDF2-HMAC-SHA512(password, salt)>``."""
+    if not isinstance(password, str) or not password:
+        raise AnsibleFilterError("mosquitto_passwd: the password must be a non-empty string")
+    if not isinstance(username, str) or not username or any(c in username for c in ":\r\n"):
+        raise AnsibleFilterError(
+            f"mosquitto_passwd: invalid user name {username!r} (empty, or holds ':' or a line break)")
+    iterations = int(iterations)
+    if iterations < 1:
+        raise AnsibleFilterError("mosquitto_passwd: iterations must be at least 1")
+    secret = password.encode("utf-8")
+    salt = hmac.new(secret, b"mosquitto-salt\0" + username.encode("utf-8"),
+                    hashlib.sha512).digest()[:SALT_BYTES]
+    digest = hashlib.pbkdf2_hmac("sha512", secret, salt, iterations)
+    return "{0}:$7${1}${2}${3}".format(
+        username, iterations, base64.b64encode(salt).decode("ascii"),
+        base64.b64encode(digest).decode("ascii"))
+
+
+def mosquitto_passwd_file(accounts: object, iterations: int = DEFAULT_ITERATIONS) -> str:
+    """The password file for ``accounts`` (user -> password): one line each, in that order."""
+    if not isinstance(accounts, Mapping):
+        raise AnsibleFilterError("mosquitto_passwd_file: expects a mapping of user names to passwords")
+    return "".join(mosquitto_passwd(password, user, iterations) + "\n"
+                   for user, password in accounts.items())
+
+
+class FilterModule:
+    """Mosquitto filters of upb.ai_system."""
+
+    def filters(self) -> dict[str, object]:
+        return {"mosquitto_passwd": mosquitto_passwd, "mosquitto_passwd_file": mosquitto_passwd_file}
