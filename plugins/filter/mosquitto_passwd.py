@@ -67,29 +67,37 @@ def mosquitto_passwd(password: str, username: str, iterations: int = DEFAULT_ITE
         raise AnsibleFilterError("mosquitto_passwd: the password must be a non-empty string")
     if not isinstance(username, str) or not username or any(c in username for c in ":\r\n"):
         raise AnsibleFilterError(
-            f"mosquitto_passwd: invalid user name {username!r} (empty, or holds ':' or a line break)")
+            f"mosquitto_passwd: invalid user name {username!r} (empty, or with ':' or a line break)"
+        )
     iterations = int(iterations)
     if iterations < 1:
         raise AnsibleFilterError("mosquitto_passwd: iterations must be at least 1")
     secret = password.encode("utf-8")
-    salt = hmac.new(secret, b"mosquitto-salt\0" + username.encode("utf-8"),
-                    hashlib.sha512).digest()[:SALT_BYTES]
+    salt = hmac.new(
+        secret, b"mosquitto-salt\0" + username.encode("utf-8"), hashlib.sha512
+    ).digest()[:SALT_BYTES]
     digest = hashlib.pbkdf2_hmac("sha512", secret, salt, iterations)
-    return "{0}:$7${1}${2}${3}".format(
-        username, iterations, base64.b64encode(salt).decode("ascii"),
-        base64.b64encode(digest).decode("ascii"))
+    salt_b64 = base64.b64encode(salt).decode("ascii")
+    digest_b64 = base64.b64encode(digest).decode("ascii")
+    return f"{username}:$7${iterations}${salt_b64}${digest_b64}"
 
 
 def mosquitto_passwd_file(accounts: object, iterations: int = DEFAULT_ITERATIONS) -> str:
     """The password file for ``accounts`` (user -> password): one line each, in that order."""
     if not isinstance(accounts, Mapping):
-        raise AnsibleFilterError("mosquitto_passwd_file: expects a mapping of user names to passwords")
-    return "".join(mosquitto_passwd(password, user, iterations) + "\n"
-                   for user, password in accounts.items())
+        raise AnsibleFilterError(
+            "mosquitto_passwd_file: expects a mapping of user names to passwords"
+        )
+    return "".join(
+        mosquitto_passwd(password, user, iterations) + "\n" for user, password in accounts.items()
+    )
 
 
 class FilterModule:
     """Mosquitto filters of upb.ai_system."""
 
     def filters(self) -> dict[str, object]:
-        return {"mosquitto_passwd": mosquitto_passwd, "mosquitto_passwd_file": mosquitto_passwd_file}
+        return {
+            "mosquitto_passwd": mosquitto_passwd,
+            "mosquitto_passwd_file": mosquitto_passwd_file,
+        }

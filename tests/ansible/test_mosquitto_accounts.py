@@ -33,17 +33,22 @@ ROOT = Path(__file__).resolve().parents[2]
 ROLE = ROOT / "roles" / "ai_system"
 sys.path.insert(0, str(ROOT / "plugins" / "filter"))
 
-from mosquitto_passwd import mosquitto_passwd  # noqa: E402
+from mosquitto_passwd import mosquitto_passwd, mosquitto_passwd_file  # noqa: E402
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-PASSWORDS = {"master": "master-" + uuid.uuid4().hex, "worker-python": "worker-" + uuid.uuid4().hex,
-             "student-go": "student-" + uuid.uuid4().hex}
+PASSWORDS = {
+    "master": "master-" + uuid.uuid4().hex,
+    "worker-python": "worker-" + uuid.uuid4().hex,
+    "student-go": "student-" + uuid.uuid4().hex,
+}
 TIMEOUT = 5.0
 
 
 # --- the filter ---------------------------------------------------------------------------
 
-LINE = re.compile(r"^(?P<user>[^:]+):\$7\$(?P<iterations>\d+)\$(?P<salt>[A-Za-z0-9+/=]+)\$(?P<hash>[A-Za-z0-9+/=]+)$")
+LINE = re.compile(
+    r"^(?P<user>[^:]+):\$7\$(?P<iterations>\d+)\$(?P<salt>[A-Za-z0-9+/=]+)\$(?P<hash>[A-Za-z0-9+/=]+)$"
+)
 
 
 def test_line_has_mosquitto_2_format_and_verifies() -> None:
@@ -58,12 +63,24 @@ def test_line_has_mosquitto_2_format_and_verifies() -> None:
 
 def test_line_is_deterministic_and_salted_per_account() -> None:
     assert mosquitto_passwd("s3cret", "master") == mosquitto_passwd("s3cret", "master")
-    salts = {LINE.match(mosquitto_passwd(pw, user))["salt"]
-             for pw, user in [("s3cret", "master"), ("s3cret", "worker-python"), ("other", "master")]}
+    salts = {
+        LINE.match(mosquitto_passwd(pw, user))["salt"]
+        for pw, user in [("s3cret", "master"), ("s3cret", "worker-python"), ("other", "master")]
+    }
     assert len(salts) == 3
 
 
-@pytest.mark.parametrize(("password", "user"), [("", "master"), ("x", ""), ("x", "a:b"), ("x", "a\nb")])
+def test_file_has_one_line_per_account_in_order() -> None:
+    text = mosquitto_passwd_file({"master": "a", "worker-python": "b"})
+    assert (
+        text
+        == mosquitto_passwd("a", "master") + "\n" + mosquitto_passwd("b", "worker-python") + "\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("password", "user"), [("", "master"), ("x", ""), ("x", "a:b"), ("x", "a\nb")]
+)
 def test_bad_input_is_refused(password: str, user: str) -> None:
     from ansible.errors import AnsibleFilterError
 
@@ -73,6 +90,7 @@ def test_bad_input_is_refused(password: str, user: str) -> None:
 
 # --- a broker with the role's configuration -----------------------------------------------
 
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -81,8 +99,12 @@ def _free_port() -> int:
 
 def _render(name: str, variables: dict[str, object]) -> str:
     # Ansible renders templates with trim_blocks.
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(ROLE / "templates"), trim_blocks=True,
-                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(ROLE / "templates"),
+        trim_blocks=True,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
     return env.get_template(name).render(**variables)
 
 
@@ -91,24 +113,29 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, int]]
     if not os.access(MOSQUITTO, os.X_OK):
         pytest.skip("mosquitto is not installed (scripts/ensure-system.sh mosquitto)")
     workdir = tmp_path_factory.mktemp("broker")
-    variables = {**yaml.safe_load((ROLE / "defaults" / "main.yml").read_text()),
-                 **yaml.safe_load((ROLE / "vars" / "main.yml").read_text())}
+    variables = {
+        **yaml.safe_load((ROLE / "defaults" / "main.yml").read_text()),
+        **yaml.safe_load((ROLE / "vars" / "main.yml").read_text()),
+    }
     ports = {"plain": _free_port(), "tls": _free_port(), "health": _free_port()}
-    variables.update(ansible_managed="test", __ai_system_mqtt_ports=ports,
-                     __ai_system_mosquitto_paths={"config_dir": str(workdir), "secrets_dir": str(workdir)})
+    variables.update(
+        ansible_managed="test",
+        __ai_system_mqtt_ports=ports,
+        __ai_system_mosquitto_paths={"config_dir": str(workdir), "secrets_dir": str(workdir)},
+    )
     assert variables["ai_system_mosquitto_persistence"] is False
     (workdir / "acl").write_text(_render("mosquitto.acl.j2", variables))
     (workdir / "health.acl").write_text(_render("mosquitto-health.acl.j2", variables))
-    (workdir / "mosquitto_passwd").write_text(
-        "".join(mosquitto_passwd(pw, user) + "\n" for user, pw in PASSWORDS.items()))
+    (workdir / "mosquitto_passwd").write_text(mosquitto_passwd_file(PASSWORDS))
     conf = _render("mosquitto.conf.j2", variables)
     # Started as root, Mosquitto drops to the mosquitto user, which cannot read these files.
     if os.geteuid() == 0:
         conf = "user root\n" + conf
     (workdir / "mosquitto.conf").write_text(conf)
     log = (workdir / "mosquitto.log").open("w")
-    process = subprocess.Popen([MOSQUITTO, "-c", str(workdir / "mosquitto.conf")], stdout=log,
-                               stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [MOSQUITTO, "-c", str(workdir / "mosquitto.conf")], stdout=log, stderr=subprocess.STDOUT
+    )
     try:
         deadline = time.monotonic() + TIMEOUT
         while time.monotonic() < deadline:
@@ -129,13 +156,15 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, int]]
 class Client:
     """A paho client that records the CONNACK and every message it receives."""
 
-    def __init__(self, port: int, client_id: str, user: str | None = None,
-                 password: str | None = None) -> None:
+    def __init__(
+        self, port: int, client_id: str, user: str | None = None, password: str | None = None
+    ) -> None:
         self.connack: queue.Queue[object] = queue.Queue()
         self.messages: queue.Queue[tuple[str, bytes]] = queue.Queue()
         self.subacks: queue.Queue[list[object]] = queue.Queue()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
-                                  protocol=mqtt.MQTTv311)
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311
+        )
         if user is not None:
             self.client.username_pw_set(user, password)
         self.client.on_connect = lambda _c, _u, _f, rc, _p: self.connack.put(rc)
@@ -178,14 +207,21 @@ def clients(broker: dict[str, int]) -> Iterator[list[Client]]:
         client.close()
 
 
-def _connect(clients: list[Client], port: int, client_id: str, user: str | None = None,
-             password: str | None = None) -> Client:
+def _connect(
+    clients: list[Client],
+    port: int,
+    client_id: str,
+    user: str | None = None,
+    password: str | None = None,
+) -> Client:
     client = Client(port, client_id, user, password)
     clients.append(client)
     return client
 
 
-def test_accounts_log_in_with_the_hashed_passwords(broker: dict[str, int], clients: list[Client]) -> None:
+def test_accounts_log_in_with_the_hashed_passwords(
+    broker: dict[str, int], clients: list[Client]
+) -> None:
     for user, password in PASSWORDS.items():
         assert _connect(clients, broker["plain"], f"probe-{user}", user, password).accepted, user
     assert not _connect(clients, broker["plain"], "probe-wrong", "master", "wrong").accepted
@@ -200,9 +236,15 @@ def test_anonymous_clients_are_refused(broker: dict[str, int], clients: list[Cli
 
 def test_a_worker_reads_only_its_own_tasks(broker: dict[str, int], clients: list[Client]) -> None:
     master = _connect(clients, broker["plain"], "ai-master-test", "master", PASSWORDS["master"])
-    worker_a = _connect(clients, broker["plain"], "python-worker-a", "worker-python", PASSWORDS["worker-python"])
-    worker_b = _connect(clients, broker["plain"], "python-worker-b", "worker-python", PASSWORDS["worker-python"])
-    student = _connect(clients, broker["plain"], "student-go-1", "student-go", PASSWORDS["student-go"])
+    worker_a = _connect(
+        clients, broker["plain"], "python-worker-a", "worker-python", PASSWORDS["worker-python"]
+    )
+    worker_b = _connect(
+        clients, broker["plain"], "python-worker-b", "worker-python", PASSWORDS["worker-python"]
+    )
+    student = _connect(
+        clients, broker["plain"], "student-go-1", "student-go", PASSWORDS["student-go"]
+    )
     for client in (worker_a, student):
         client.subscribe("upb/#")
     worker_b.subscribe("upb/workers/python-worker-b/tasks")
@@ -213,26 +255,39 @@ def test_a_worker_reads_only_its_own_tasks(broker: dict[str, int], clients: list
     master.publish("upb/workers/python-worker-a/tasks", "for-a")
     master.publish("upb/master/status", "end")
     assert worker_b.received_until("for-b") == [("upb/workers/python-worker-b/tasks", "for-b")]
-    assert worker_a.received_until("end") == [("upb/workers/python-worker-a/tasks", "for-a"),
-                                              ("upb/master/status", "end")]
-    assert student.received_until("end") == [("upb/workers/student-go-1/tasks", "for-student"),
-                                             ("upb/master/status", "end")]
+    assert worker_a.received_until("end") == [
+        ("upb/workers/python-worker-a/tasks", "for-a"),
+        ("upb/master/status", "end"),
+    ]
+    assert student.received_until("end") == [
+        ("upb/workers/student-go-1/tasks", "for-student"),
+        ("upb/master/status", "end"),
+    ]
 
 
-def test_the_master_hears_registrations_status_and_logs(broker: dict[str, int], clients: list[Client]) -> None:
+def test_the_master_hears_registrations_status_and_logs(
+    broker: dict[str, int], clients: list[Client]
+) -> None:
     master = _connect(clients, broker["plain"], "ai-master-hear", "master", PASSWORDS["master"])
-    worker = _connect(clients, broker["plain"], "python-worker-c", "worker-python", PASSWORDS["worker-python"])
+    worker = _connect(
+        clients, broker["plain"], "python-worker-c", "worker-python", PASSWORDS["worker-python"]
+    )
     master.subscribe("upb/#")
     worker.publish("upb/workers/python-worker-c/tasks", "forged")
     worker.publish("upb/master/status", "forged")
     worker.publish("upb/workers/register", "register")
     worker.publish("upb/workers/status", "status")
     worker.publish("upb/logs", "log")
-    assert master.received_until("log") == [("upb/workers/register", "register"),
-                                            ("upb/workers/status", "status"), ("upb/logs", "log")]
+    assert master.received_until("log") == [
+        ("upb/workers/register", "register"),
+        ("upb/workers/status", "status"),
+        ("upb/logs", "log"),
+    ]
 
 
-def test_the_health_listener_serves_only_the_broker_version(broker: dict[str, int], clients: list[Client]) -> None:
+def test_the_health_listener_serves_only_the_broker_version(
+    broker: dict[str, int], clients: list[Client]
+) -> None:
     master = _connect(clients, broker["plain"], "ai-master-health", "master", PASSWORDS["master"])
     master.publish("upb/master/status", "retained", retain=True)
     health = _connect(clients, broker["health"], "health-probe")

@@ -27,13 +27,21 @@ TIMEOUT = 10.0
 
 
 class Probe:
-    def __init__(self, host: str, port: int, client_id: str, username: str | None = None,
-                 password: str | None = None, tls_ca: str | None = None) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        client_id: str,
+        username: str | None = None,
+        password: str | None = None,
+        tls_ca: str | None = None,
+    ) -> None:
         self.connack: queue.Queue[object] = queue.Queue()
         self.subacks: queue.Queue[object] = queue.Queue()
         self.messages: queue.Queue[tuple[str, str]] = queue.Queue()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
-                                  protocol=mqtt.MQTTv311)
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311
+        )
         if tls_ca:
             # The broker's certificate must chain to the playbook's CA and name this address.
             self.client.tls_set(ca_certs=tls_ca, cert_reqs=ssl.CERT_REQUIRED)
@@ -68,8 +76,14 @@ def _password(path: str | None) -> str | None:
 
 
 def connect(options: argparse.Namespace) -> dict[str, object]:
-    probe = Probe(options.host, options.port, f"probe-{uuid.uuid4().hex[:8]}", options.username,
-                  _password(options.password_file), options.tls_ca)
+    probe = Probe(
+        options.host,
+        options.port,
+        f"probe-{uuid.uuid4().hex[:8]}",
+        options.username,
+        _password(options.password_file),
+        options.tls_ca,
+    )
     result: dict[str, object] = {"accepted": probe.accepted, "reason": str(probe.reason)}
     if probe.accepted:
         result["suback"] = probe.subscribe(f"{options.prefix}/#")
@@ -79,13 +93,24 @@ def connect(options: argparse.Namespace) -> dict[str, object]:
 
 def own_tasks(options: argparse.Namespace) -> dict[str, object]:
     client_id = f"{options.username}-verify"
-    student = Probe(options.host, options.port, client_id, options.username,
-                    _password(options.password_file), options.tls_ca)
+    student = Probe(
+        options.host,
+        options.port,
+        client_id,
+        options.username,
+        _password(options.password_file),
+        options.tls_ca,
+    )
     if not student.accepted:
         return {"accepted": False, "reason": str(student.reason)}
     student.subscribe(f"{options.prefix}/#")
-    master = Probe(options.host, options.master_port, f"verify-master-{uuid.uuid4().hex[:8]}",
-                   options.master_username, _password(options.master_password_file))
+    master = Probe(
+        options.host,
+        options.master_port,
+        f"verify-master-{uuid.uuid4().hex[:8]}",
+        options.master_username,
+        _password(options.master_password_file),
+    )
     if not master.accepted:
         return {"accepted": True, "master_accepted": False, "reason": str(master.reason)}
     # Tasks for client ids no worker uses: nothing in the system reads them.
