@@ -19,43 +19,7 @@ from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
 
-DOCUMENTATION = r"""
-name: mosquitto_passwd
-short_description: A Mosquitto 2.0 password file line (PBKDF2-SHA512) for an account
-description:
-  - Returns C(user:$7$101$<salt>$<hash>), the format mosquitto_passwd of Mosquitto 2.0 writes.
-  - The salt (12 bytes) is an HMAC-SHA512 of the user name keyed with the password, so the
-    line is the same on every run for the same account (idempotent docker secrets).
-positional: username
-options:
-  _input:
-    description: The account's password.
-    type: str
-    required: true
-  username:
-    description: The account's user name (no colon, no line break).
-    type: str
-    required: true
-  iterations:
-    description: PBKDF2 iterations (Mosquitto 2.0's default is 101).
-    type: int
-    default: 101
-"""
-
-EXAMPLES = r"""
-- name: A password file for two accounts
-  ansible.builtin.set_fact:
-    passwd: |
-      {{ 'secret-1' | upb.ai_system.mosquitto_passwd('master') }}
-      {{ 'secret-2' | upb.ai_system.mosquitto_passwd('worker-python') }}
-  no_log: true
-"""
-
-RETURN = r"""
-_value:
-  description: The password file line, without a line break.
-  type: str
-"""
+# Documentation: mosquitto_passwd.yml and mosquitto_passwd_file.yml beside this file.
 
 SALT_BYTES = 12
 DEFAULT_ITERATIONS = 101
