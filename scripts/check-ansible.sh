@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Static checks of the Ansible side (make test-ansible): yamllint, ansible-lint (production
 # profile), syntax of every playbook against both inventories, the lab inventory's groups,
-# and the collection: built, installed into a temporary directory, its FQCN playbooks
-# syntax-checked from there.
+# no plaintext vault in git, the collection's plugins and the broker's accounts and ACL
+# against a real Mosquitto (tests/ansible), and the collection: built, installed into a
+# temporary directory, its FQCN playbooks syntax-checked from there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${VENV:-.venv}/bin
@@ -42,6 +43,16 @@ if (managers, workers) != expected:
     sys.exit(f"lab inventory: managers {managers}, workers {workers}; expected {expected}")
 print(f"ok: managers {managers}, workers {workers}")
 PY
+
+echo "==> no plaintext vault in git"
+plain=$(git ls-files -- '*vault.yml' | while read -r file; do
+  head -c 14 "$file" | grep -q '^\$ANSIBLE_VAULT' || echo "$file"; done)
+[ -z "$plain" ] || { echo "unencrypted vault files are tracked: $plain (ansible-vault encrypt them)" >&2; exit 1; }
+echo "ok"
+
+echo "==> the Mosquitto password filter, accounts and ACL against a real broker (tests/ansible)"
+scripts/ensure-system.sh mosquitto
+"$BIN/pytest" -q -p no:cacheprovider tests/ansible
 
 echo "==> the collection: build, install, FQCN playbooks"
 "$BIN/ansible-galaxy" collection build --output-path "$tmp/dist" . >/dev/null

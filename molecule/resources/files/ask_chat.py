@@ -1,10 +1,13 @@
 """Ask the deployed chat one question, as the browser does, and print the answer as JSON.
 
 A real Socket.IO client connects to the master's published web port, emits the user's query
-and waits for the answer (or the error) addressed to its own session. Exit status 1 with the
-reason on stderr when the answer is an error or does not come in time.
+(with the user's own API key when --api-key is given) and waits for the answer (or the error)
+addressed to its own session. Exit status 1 with the reason on stderr when the answer is an
+error (unless --accept-error: then the error is printed as the answer, with "event" telling
+which one came) or does not come in time.
 
     python ask_chat.py http://172.30.10.10:31663 "What is MQTT?" --timeout 120
+    python ask_chat.py http://172.30.10.10:31663 "Hi" --api-key marker-123 --accept-error
 """
 
 from __future__ import annotations
@@ -19,12 +22,16 @@ import socketio
 from ai_system.protocol import EVENT_AI_RESPONSE, EVENT_TASK_ERROR, EVENT_USER_QUERY
 
 
-def ask(url: str, question: str, timeout: float) -> dict[str, object]:
+def ask(url: str, question: str, timeout: float, api_key: str = "",
+        accept_error: bool = False) -> dict[str, object]:
     """Return the ``ai-response`` payload for ``question``; raise RuntimeError otherwise."""
     deadline = time.monotonic() + timeout
+    query: dict[str, object] = {"query": question}
+    if api_key:
+        query["api_key"] = api_key
     with socketio.SimpleClient() as client:
         client.connect(url, wait_timeout=timeout)
-        client.emit(EVENT_USER_QUERY, {"query": question})
+        client.emit(EVENT_USER_QUERY, query)
         while (left := deadline - time.monotonic()) > 0:
             try:
                 event, *args = client.receive(timeout=left)
@@ -32,7 +39,9 @@ def ask(url: str, question: str, timeout: float) -> dict[str, object]:
                 break
             payload = args[0] if args else {}
             if event == EVENT_AI_RESPONSE:
-                return payload
+                return {**payload, "event": event}
+            if event == EVENT_TASK_ERROR and accept_error:
+                return {**payload, "event": event}
             if event == EVENT_TASK_ERROR:
                 raise RuntimeError(f"the chat answered with an error: {payload}")
     raise RuntimeError(f"no {EVENT_AI_RESPONSE} within {timeout:.0f} s")
@@ -43,9 +52,13 @@ def main() -> int:
     parser.add_argument("url", help="the chat's base URL, e.g. http://172.30.10.10:31663")
     parser.add_argument("question")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait")
+    parser.add_argument("--api-key", default="", help="the user's own API key, sent with the question")
+    parser.add_argument("--accept-error", action="store_true",
+                        help="print a task-error as the answer instead of failing")
     options = parser.parse_args()
     try:
-        answer = ask(options.url, options.question, options.timeout)
+        answer = ask(options.url, options.question, options.timeout, options.api_key,
+                     options.accept_error)
     except (RuntimeError, socketio.exceptions.ConnectionError) as error:
         print(f"ask_chat: {error}", file=sys.stderr)
         return 1
