@@ -112,11 +112,23 @@ def _endpoints(env: Env, name: str, default: tuple[str, ...]) -> tuple[str, ...]
     if not endpoints:
         raise ConfigError(f"{name} must name at least one host:port")
     for endpoint in endpoints:
-        host, _, port = endpoint.rpartition(":")
-        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        if not _is_endpoint(endpoint):
             raise ConfigError(f"{name} must be host:port items separated by commas, "
                               f"got {endpoint!r}")
     return endpoints
+
+
+def _optional_endpoint(env: Env, name: str) -> str:
+    """One ``host:port``, or empty."""
+    endpoint = _get(env, name, "")
+    if endpoint and not _is_endpoint(endpoint):
+        raise ConfigError(f"{name} must be host:port, got {endpoint!r}")
+    return endpoint
+
+
+def _is_endpoint(endpoint: str) -> bool:
+    host, _, port = endpoint.rpartition(":")
+    return bool(host) and port.isdigit() and 0 < int(port) < 65536
 
 
 @dataclass(frozen=True)
@@ -270,6 +282,9 @@ class WorkerSettings:
     simulated_work_seconds: float = 10.0
     # The master endpoints results may go to; a task naming another is refused.
     grpc_endpoints: tuple[str, ...] = ("master:50051",)
+    # host:port dialled for those endpoints instead, when their names do not resolve here
+    # (a worker outside the swarm: the master's published TLS port).
+    grpc_connect_to: str = ""
     # A CA certificate file: call the master over TLS, checking its certificate against it.
     grpc_tls_ca_file: str = ""
     grpc_timeout_seconds: float = 10.0
@@ -346,6 +361,7 @@ class WorkerSettings:
             simulated_work_seconds=_float(
                 env, "SIMULATED_WORK_SECONDS", cls.simulated_work_seconds),
             grpc_endpoints=_endpoints(env, "GRPC_ENDPOINTS", cls.grpc_endpoints),
+            grpc_connect_to=_optional_endpoint(env, "GRPC_CONNECT_TO"),
             grpc_tls_ca_file=_ca_file(env, "GRPC_TLS_CA_FILE"),
             grpc_timeout_seconds=_float(
                 env, "GRPC_TIMEOUT_SECONDS", cls.grpc_timeout_seconds, minimum=0.1),

@@ -437,16 +437,18 @@ class LocalSystem:
                        [self.master])
         return self.master
 
-    def start_worker(self, index: int) -> ManagedProcess:
-        """Start worker ``python-worker-local-<index>`` (again, if it was stopped)."""
+    def start_worker(self, index: int, env: Mapping[str, str] | None = None) -> ManagedProcess:
+        """Start worker ``python-worker-local-<index>`` (again, if it was stopped); ``env``
+        adds to or overrides its settings."""
         worker_id = self.worker_id(index)
-        env = self._common_env(WORKER_ACCOUNT)
-        env.update(
+        child_env = self._common_env(WORKER_ACCOUNT)
+        child_env.update(
             WORKER_ID=worker_id,
             HEALTH_FILE=str(self.workdir / f"{worker_id}.healthy"),
             GRPC_ENDPOINTS=self.grpc_target,
         )
-        proc = ManagedProcess(f"worker-{index}", [find_program("ai-worker")], env,
+        child_env.update(env or {})
+        proc = ManagedProcess(f"worker-{index}", [find_program("ai-worker")], child_env,
                               self._sink).start()
         self.workers[worker_id] = proc
         return proc

@@ -57,7 +57,7 @@ class ResultSender:
         if settings.grpc_tls_ca_file:
             credentials = grpc.ssl_channel_credentials(
                 root_certificates=Path(settings.grpc_tls_ca_file).read_bytes())
-        self._channels = {endpoint: _channel(endpoint, credentials)
+        self._channels = {endpoint: _channel(settings.grpc_connect_to or endpoint, credentials)
                           for endpoint in self.endpoints}
         self._stubs = {endpoint: worker_callback_pb2_grpc.WorkerCallbackStub(channel)
                        for endpoint, channel in self._channels.items()}

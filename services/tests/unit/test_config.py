@@ -132,3 +132,12 @@ def test_mqtt_over_tls_defaults_to_port_8883(tmp_path: Path) -> None:
         == 8884
     assert MasterSettings.from_env({}).mqtt.port == 1883
     assert WorkerSettings.from_env({"GRPC_TLS_CA_FILE": ca}).grpc_tls_ca_file == ca
+
+
+def test_a_worker_outside_the_swarm_dials_another_address_for_its_master() -> None:
+    settings = WorkerSettings.from_env({"GRPC_ENDPOINTS": "master:50051",
+                                        "GRPC_CONNECT_TO": "10.1.2.166:50051"})
+    assert (settings.grpc_endpoints, settings.grpc_connect_to) == (
+        ("master:50051",), "10.1.2.166:50051")
+    with pytest.raises(ConfigError, match="GRPC_CONNECT_TO must be host:port"):
+        WorkerSettings.from_env({"GRPC_CONNECT_TO": "no-port"})
