@@ -192,6 +192,10 @@ class MasterSettings:
     # A worker that reports busy on its tasks must do so this soon after a hand-over, or
     # it is taken to be gone and the task goes to another (0: wait for the deadline).
     assign_ack_seconds: float = 10.0
+    # Prometheus metrics (/metrics) on this address and port (0: none); not the web port,
+    # so that the published chat does not show them.
+    metrics_host: str = "0.0.0.0"
+    metrics_port: int = 9464
     log_level: str = "INFO"
     mqtt_log_level: str = "INFO"
 
@@ -238,6 +242,8 @@ class MasterSettings:
             broker_grace_seconds=_float(
                 env, "BROKER_GRACE_SECONDS", cls.broker_grace_seconds),
             assign_ack_seconds=_float(env, "ASSIGN_ACK_SECONDS", cls.assign_ack_seconds),
+            metrics_host=_get(env, "METRICS_HOST", cls.metrics_host),
+            metrics_port=_int(env, "METRICS_PORT", cls.metrics_port),
             log_level=_get(env, "LOG_LEVEL", cls.log_level).upper(),
             mqtt_log_level=_get(env, "MQTT_LOG_LEVEL", cls.mqtt_log_level).upper(),
         )
@@ -296,6 +302,9 @@ class WorkerSettings:
     # after an undelivered result, which the master needs to requeue at once.
     publish_task_status: bool = True
     health_file: str = "/tmp/ai-worker.healthy"
+    # Prometheus metrics (/metrics) on this address and port (0: none).
+    metrics_host: str = "0.0.0.0"
+    metrics_port: int = 9464
     log_level: str = "INFO"
     mqtt_log_level: str = "INFO"
 
@@ -371,6 +380,8 @@ class WorkerSettings:
             heartbeat_seconds=_float(env, "HEARTBEAT_SECONDS", cls.heartbeat_seconds, minimum=1),
             publish_task_status=_bool(env, "PUBLISH_TASK_STATUS", cls.publish_task_status),
             health_file=_get(env, "HEALTH_FILE", cls.health_file),
+            metrics_host=_get(env, "METRICS_HOST", cls.metrics_host),
+            metrics_port=_int(env, "METRICS_PORT", cls.metrics_port),
             log_level=_get(env, "LOG_LEVEL", cls.log_level).upper(),
             mqtt_log_level=_get(env, "MQTT_LOG_LEVEL", cls.mqtt_log_level).upper(),
         )

@@ -359,6 +359,8 @@ class LocalSystem:
                     WORKER_ACCOUNT: secrets.token_urlsafe(24)}
         self.broker = Mosquitto(config.mqtt_port, self.workdir, sink, accounts)
         self.state_dir = Path(config.state_dir or self.workdir / "state")
+        # Prometheus metrics of each child (master, then worker ids), on loopback.
+        self.metrics_ports: dict[str, int] = {}
         self.master: ManagedProcess | None = None
         self.workers: dict[str, ManagedProcess] = {}
 
@@ -394,6 +396,7 @@ class LocalSystem:
             MQTT_PORT=str(self.config.mqtt_port),
             MQTT_USERNAME=account,
             MQTT_PASSWORD_FILE=str(self.broker.password_file(account)),
+            METRICS_HOST="127.0.0.1",
         )
         if self.config.simulated_seconds is not None:
             env["SIMULATED_WORK_SECONDS"] = str(self.config.simulated_seconds)
@@ -429,6 +432,7 @@ class LocalSystem:
             GRPC_PORT=str(self.config.grpc_port),
             GRPC_ADVERTISED_ENDPOINT=self.grpc_target,
             STATE_DIR=str(self.state_dir),
+            METRICS_PORT=str(self._metrics_port("master")),
         )
         self.master = ManagedProcess("master", [find_program("ai-master")], env,
                                      self._sink).start()
@@ -446,12 +450,28 @@ class LocalSystem:
             WORKER_ID=worker_id,
             HEALTH_FILE=str(self.workdir / f"{worker_id}.healthy"),
             GRPC_ENDPOINTS=self.grpc_target,
+            METRICS_PORT=str(self._metrics_port(worker_id)),
         )
         child_env.update(env or {})
         proc = ManagedProcess(f"worker-{index}", [find_program("ai-worker")], child_env,
                               self._sink).start()
         self.workers[worker_id] = proc
         return proc
+
+    def _metrics_port(self, name: str) -> int:
+        """The child's metrics port, the same across its restarts."""
+        if name not in self.metrics_ports:
+            self.metrics_ports[name] = free_port()
+        return self.metrics_ports[name]
+
+    def metrics(self, name: str = "master") -> str:
+        """The child's Prometheus exposition ("" while it does not answer)."""
+        try:
+            with urllib.request.urlopen(
+                    f"http://127.0.0.1:{self.metrics_ports[name]}/metrics", timeout=2) as page:
+                return str(page.read().decode())
+        except OSError:
+            return ""
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         """Until /healthz answers and every running worker shows online in /api/status."""

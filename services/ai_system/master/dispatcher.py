@@ -246,6 +246,8 @@ class Counters:
     unknown_results: int = 0
     forged_results: int = 0  # the result token did not match
     rejected: Counter[str] = field(default_factory=Counter)  # refusals by reason
+    # Provider failures the workers reported, by (provider, error kind).
+    provider_errors: Counter[tuple[str, str]] = field(default_factory=Counter)
 
 
 _KEY_LOST = ("The server restarted before a worker took this question. Your API key is "
@@ -430,6 +432,8 @@ class Dispatcher:
         if not _same(result.result_token, task.result_token):
             return self._forged(), []
         current = task.state == "assigned" and task.worker_id == worker_id
+        if result.error:
+            self.counters.provider_errors[result.provider, result.error_kind or "unexpected"] += 1
         if result.error and result.error_kind in RETRYABLE_ERROR_KINDS:
             if not current:  # an earlier attempt's error: the task is already under way again
                 return Ack(True, "retry already under way"), self._release(now, sender, task_id)
@@ -557,6 +561,11 @@ class Dispatcher:
                 self._queue.push(task.session_id, task.task_id)
         return effects, finished
 
+    def oldest_waiting(self, now: float) -> float:
+        """Seconds the longest-waiting queued question has waited (0 with none)."""
+        heads = (self._tasks[task_id].created_at for task_id in self._queue.heads())
+        return max((now - created for created in heads), default=0.0)
+
     def snapshot(self) -> dict[str, Any]:
         """Workers (with the task each holds), queue depth and task counts."""
         queued, delayed = len(self._queue), len(self._delayed)
@@ -579,9 +588,12 @@ class Dispatcher:
             "tasks": {"queued": queued, "retrying": delayed,
                       "assigned": len(self._tasks) - queued - delayed,
                       **{name: value for name, value in vars(self.counters).items()
-                         if name != "rejected"},
+                         if not isinstance(value, Counter)},
                       "rejected": sum(self.counters.rejected.values()),
-                      "rejections": dict(self.counters.rejected)},
+                      "rejections": dict(self.counters.rejected),
+                      "provider_errors": [
+                          {"provider": provider, "kind": kind, "count": count}
+                          for (provider, kind), count in self.counters.provider_errors.items()]},
         }
 
     # --- internals ---------------------------------------------------------------------

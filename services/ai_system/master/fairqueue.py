@@ -84,6 +84,10 @@ class FairQueue:
                 position += min(len(other_line), rounds if before else rounds - 1)
         return position
 
+    def heads(self) -> list[str]:
+        """The first task of each session's line (each line is oldest first)."""
+        return [line[0] for line in self._turns.values()]
+
     def sessions(self) -> int:
         return len(self._turns)
 

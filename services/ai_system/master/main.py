@@ -16,12 +16,14 @@ import sys
 import threading
 from typing import Any
 
+from prometheus_client import start_http_server
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from ai_system.config import MasterSettings, load_or_report
 from ai_system.master.app import create_app
 from ai_system.master.bus import MasterBus
 from ai_system.master.journal import Journal, JournalError, open_journal
+from ai_system.master.metrics import MasterMetrics
 from ai_system.master.results import serve, tls_credentials
 from ai_system.master.service import MasterService
 from ai_system.master.session_tokens import SessionTokens, load_secret
@@ -76,9 +78,11 @@ def main() -> int:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
     journal, secret = _open_state(settings)
-    service = MasterService(settings, SessionTokens(secret), journal)
+    metrics = MasterMetrics()
+    service = MasterService(settings, SessionTokens(secret), journal, observe=metrics.observe)
     service.restore()
     bus = MasterBus(settings.mqtt, service)
+    metrics.watch(lambda: {**service.snapshot(), "mqtt_connected": bus.connected})
 
     def health() -> dict[str, Any]:
         return {"healthy": bus.disconnected_for() < settings.broker_grace_seconds,
@@ -92,9 +96,13 @@ def main() -> int:
                           request_handler=_RequestHandler)
         grpc_server = serve(service, settings.grpc_port, tls_port=settings.grpc_tls_port,
                             tls=tls)
+        if settings.metrics_port:
+            metrics_server, _ = start_http_server(settings.metrics_port, settings.metrics_host,
+                                                  registry=metrics.registry)
     except OSError as exc:
-        log.error("cannot start: %s (WEB_PORT %d, GRPC_PORT %d, GRPC_TLS_PORT %d)",
-                  exc, settings.web_port, settings.grpc_port, settings.grpc_tls_port)
+        log.error("cannot start: %s (WEB_PORT %d, GRPC_PORT %d, GRPC_TLS_PORT %d, "
+                  "METRICS_PORT %d)", exc, settings.web_port, settings.grpc_port,
+                  settings.grpc_tls_port, settings.metrics_port)
         return 1
 
     # python-socketio's emit directly: the outbox runs outside any Flask request context.
@@ -107,9 +115,10 @@ def main() -> int:
     stop = stop_on_signals()
     web_thread = threading.Thread(target=web.serve_forever, name="web", daemon=True)
     web_thread.start()
-    log.info("web chat on http://%s:%d/, gRPC on port %d, results via %s",
+    log.info("web chat on http://%s:%d/, gRPC on port %d, results via %s, metrics on %s",
              settings.web_host, settings.web_port, settings.grpc_port,
-             settings.grpc_advertised_endpoint)
+             settings.grpc_advertised_endpoint,
+             f"port {settings.metrics_port}" if settings.metrics_port else "no port")
     stop.wait()
 
     log.info("stopping: no more questions")
@@ -119,6 +128,8 @@ def main() -> int:
     grpc_server.stop(GRPC_GRACE_SECONDS).wait()
     bus.stop()
     service.stop()
+    if settings.metrics_port:
+        metrics_server.shutdown()
     if journal is not None:
         journal.close()
     log.info("stopped")

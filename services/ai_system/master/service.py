@@ -85,11 +85,13 @@ _Item = Effect | threading.Event | _Compact | None
 class MasterService:
     def __init__(self, settings: MasterSettings, tokens: SessionTokens,
                  journal: Journal | None = None,
+                 observe: Callable[[TaskRecord], None] | None = None,
                  clock: Callable[[], float] = time.monotonic,
                  wall_clock: Callable[[], float] = time.time) -> None:
         self._settings = settings
         self._tokens = tokens
         self._journal = journal
+        self._observe = observe  # the metrics' histograms, from the outbox thread
         self._clock = clock
         self._wall_offset = wall_clock() - clock()
         self._lock = threading.Lock()
@@ -253,6 +255,7 @@ class MasterService:
         """Workers, queue and counts for /api/status: no task, session or address in it."""
         with self._lock:
             data = self._dispatcher.snapshot()
+            data["queue_oldest_seconds"] = round(self._dispatcher.oldest_waiting(self._clock()), 3)
             data["sessions"] = self._sessions.counts()
         for worker in data["workers"]:
             del worker["task_id"]
@@ -360,9 +363,12 @@ class MasterService:
 
     def _record(self, batch: list[_Item]) -> None:
         """Journal the batch's records (and the deliveries seen so far) in one commit."""
+        records = [item.record for item in batch if isinstance(item, Persist)]
+        if self._observe is not None:
+            for record in records:
+                self._observe(record)
         if self._journal is None:
             return
-        records = [item.record for item in batch if isinstance(item, Persist)]
         delivered, self._delivered = self._delivered, []
         try:
             if records or delivered:

@@ -6,12 +6,15 @@ import logging
 import queue
 import sys
 
+from prometheus_client import start_http_server
+
 from ai_system.config import WorkerSettings, load_or_report
 from ai_system.mqtt import MqttLogHandler, configure_logging
 from ai_system.signals import stop_on_signals
 from ai_system.worker.bus import WorkerBus
 from ai_system.worker.callback import ResultSender
 from ai_system.worker.health import HealthFile
+from ai_system.worker.metrics import WorkerMetrics
 from ai_system.worker.providers.factory import Providers
 from ai_system.worker.runner import TaskRunner
 from ai_system.worker.state import Delivery, WorkerState
@@ -37,8 +40,19 @@ def main() -> int:
     health = HealthFile(settings.health_file)
     sender = ResultSender(settings, stopping)
     bus = WorkerBus(settings, tasks, state, health)
-    runner = TaskRunner(settings, Providers(settings), sender, tasks, state,
-                        bus.publish_status, stopping)
+    providers = Providers(settings)
+    metrics = WorkerMetrics()
+    metrics.watch_keys(providers.for_user_keys.name, providers.pool)
+    runner = TaskRunner(settings, providers, sender, tasks, state, bus.publish_status,
+                        stopping, metrics)
+    if settings.metrics_port:
+        try:
+            start_http_server(settings.metrics_port, settings.metrics_host,
+                              registry=metrics.registry)
+        except OSError as exc:
+            log.error("cannot serve metrics on port %d (METRICS_PORT): %s",
+                      settings.metrics_port, exc.strerror)
+            return 1
     logging.getLogger().addHandler(MqttLogHandler(
         bus.client, bus.topics.logs, f"worker:{settings.worker_id}", settings.mqtt_log_level))
 

@@ -22,6 +22,7 @@ from ai_system.config import WorkerSettings
 from ai_system.protocol import WorkerStatus, now_ms
 from ai_system.rpc.worker_callback_pb2 import TaskResult
 from ai_system.worker.callback import ResultSender
+from ai_system.worker.metrics import WorkerMetrics
 from ai_system.worker.providers.errors import ProviderError
 from ai_system.worker.providers.factory import Providers
 from ai_system.worker.state import Delivery, WorkerState
@@ -41,6 +42,7 @@ class TaskRunner:
         state: WorkerState,
         publish_status: Callable[[WorkerStatus], None],
         stopping: threading.Event,
+        metrics: WorkerMetrics | None = None,
     ) -> None:
         self._worker_id = settings.worker_id
         self._simulated_seconds = settings.simulated_work_seconds
@@ -51,6 +53,7 @@ class TaskRunner:
         self._state = state
         self._publish_status = publish_status
         self._stopping = stopping
+        self._metrics = metrics or WorkerMetrics()
         self._thread = threading.Thread(target=self._run, name="task-runner", daemon=True)
 
     def start(self) -> None:
@@ -75,6 +78,15 @@ class TaskRunner:
                 self._publish_status(self._state.finish())
 
     def process(self, delivery: Delivery) -> None:
+        self._metrics.busy.set(1)
+        try:
+            outcome = self._process(delivery)
+        finally:
+            self._metrics.busy.set(0)
+        self._metrics.tasks.labels(outcome).inc()
+
+    def _process(self, delivery: Delivery) -> str:
+        """Handle one task; return its outcome (metrics.OUTCOMES)."""
         task = delivery.task
         if not self._sender.allows(task.grpc_endpoint):
             # A forged task, or a master advertising an endpoint we were not told about:
@@ -83,7 +95,7 @@ class TaskRunner:
                         "GRPC_ENDPOINTS (%s)", task.task_id, task.grpc_endpoint,
                         ", ".join(self._sender.endpoints))
             self._publish_status(self._state.refuse(task.task_id))
-            return
+            return "refused"
         busy = self._state.start(task.task_id)
         if self._per_task_status:
             self._publish_status(busy)
@@ -103,18 +115,23 @@ class TaskRunner:
                       type(exc).__name__)
             error = f"{provider.name} failed unexpectedly; try again later."
             error_kind = ProviderError.kind  # "unexpected"
-        provider_ms = int((time.monotonic() - asked_at) * 1000)
+        provider_seconds = time.monotonic() - asked_at
+        self._metrics.provider_seconds.labels(provider.name).observe(provider_seconds)
+        if error:
+            self._metrics.provider_errors.labels(provider.name, error_kind).inc()
         # Only an answer is worth the simulated work; an error reaches the user at once.
         if not error and self._simulated_seconds:
             self._stopping.wait(self._simulated_seconds)
         if self._stopping.is_set():
-            return  # abandoned: the goodbye names the task, the master requeues it
+            return "abandoned"  # the goodbye names the task, the master requeues it
+        processing_seconds = time.monotonic() - delivery.received_at
+        self._metrics.task_seconds.observe(processing_seconds)
         result = TaskResult(
             worker_id=self._worker_id,
             session_id=task.session_id,
             original_query=task.query,
             ai_response=text,
-            processing_time_ms=int((time.monotonic() - delivery.received_at) * 1000),
+            processing_time_ms=int(processing_seconds * 1000),
             query_timestamp=task.timestamp,
             completion_timestamp=now_ms(),
             task_id=task.task_id,
@@ -122,7 +139,7 @@ class TaskRunner:
             model=model,
             error=error,
             attempt=task.attempt,
-            provider_time_ms=provider_ms,
+            provider_time_ms=int(provider_seconds * 1000),
             result_token=task.result_token,
             error_kind=error_kind,
         )
@@ -130,9 +147,12 @@ class TaskRunner:
         if delivered:
             log.debug("task %s done in %d ms", task.task_id, result.processing_time_ms)
         elif self._stopping.is_set():
-            return
+            return "abandoned"
         idle = self._state.finish()
         # A delivered result already frees us at the master; an undelivered one must not wait
         # for the task's deadline there.
         if self._per_task_status or not delivered:
             self._publish_status(idle)
+        if not delivered:
+            return "undelivered"
+        return "provider_error" if error else "answered"

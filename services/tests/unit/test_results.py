@@ -7,13 +7,13 @@ Tasks are published and events emitted into recorders instead of MQTT and Socket
 from __future__ import annotations
 
 import socket
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
+from support.recorder import Recorder
 
 from ai_system.config import MasterSettings
 from ai_system.master.journal import open_journal
@@ -26,23 +26,6 @@ from ai_system.rpc import worker_callback_pb2_grpc as pb_grpc
 
 SESSION = "0d9d6f3e-4f6c-4a55-8d0e-1f2a3b4c5d6e"
 WAIT_SECONDS = 10.0  # a failure bound only
-
-
-class Recorder:
-    """Collects calls from the service's outbox thread; waits without fixed sleeps."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[Any, ...]] = []
-        self._changed = threading.Condition()
-
-    def __call__(self, *args: Any) -> None:
-        with self._changed:
-            self.calls.append(args)
-            self._changed.notify_all()
-
-    def wait_for(self, predicate: Callable[[list[tuple[Any, ...]]], bool]) -> None:
-        with self._changed:
-            assert self._changed.wait_for(lambda: predicate(self.calls), WAIT_SECONDS), self.calls
 
 
 def free_port() -> int:

@@ -22,12 +22,13 @@ class Providers:
     def __init__(self, settings: WorkerSettings, clock: Clock = time.monotonic) -> None:
         offline = settings.provider == "offline"
         name = settings.user_key_provider if offline else settings.provider
+        self.pool = KeyPool(settings.api_keys, settings.key_cooldown_seconds, clock)
         keyed = _keyed(Endpoint(
             name=name,
             model=DEFAULT_MODELS[name] if offline else settings.model,
             base_url=settings.base_url or DEFAULT_BASE_URLS[name],
             timeout_seconds=settings.llm_timeout_seconds,
-        ), KeyPool(settings.api_keys, settings.key_cooldown_seconds, clock))
+        ), self.pool)
         self.for_user_keys = keyed
         self.default: Provider = (
             OfflineProvider(settings.model, settings.user_key_provider) if offline else keyed)

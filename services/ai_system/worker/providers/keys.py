@@ -22,6 +22,7 @@ class KeyPool:
         self._clock = clock
         self._next = 0
         self._cooling_until: dict[str, float] = {}
+        self.cooldowns = 0  # keys put to rest so far (the worker's metrics read it)
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -48,6 +49,13 @@ class KeyPool:
     def cool_down(self, key: str) -> None:
         with self._lock:
             self._cooling_until[key] = self._clock() + self._cooldown
+            self.cooldowns += 1
+
+    def cooling(self) -> int:
+        """How many keys rest right now."""
+        with self._lock:
+            now = self._clock()
+            return sum(1 for until in self._cooling_until.values() if until > now)
 
     def retry_after(self) -> float:
         """Seconds until the first key is usable again (0 if one already is)."""
