@@ -173,6 +173,8 @@ class MasterSettings:
     state_dir: str = ""
     # Signs session tokens; empty: generated, and kept in STATE_DIR when there is one.
     session_secret: str = field(default="", repr=False)
+    # The operator's credential for /dashboard; empty: generated, kept in STATE_DIR.
+    operator_token: str = field(default="", repr=False)
     # An extra gRPC listener with TLS, for workers outside the overlay network (0: none).
     grpc_tls_port: int = 0
     grpc_tls_cert_file: str = ""
@@ -225,6 +227,7 @@ class MasterSettings:
                 env, "PENDING_RESULTS_TTL_SECONDS", cls.pending_results_ttl_seconds),
             state_dir=_get(env, "STATE_DIR", ""),
             session_secret=read_secret(env, "SESSION_SECRET"),
+            operator_token=read_secret(env, "OPERATOR_TOKEN"),
             grpc_tls_port=grpc_tls_port,
             grpc_tls_cert_file=cert,
             grpc_tls_key_file=key,

@@ -12,6 +12,7 @@ from typing import Any
 from flask import Flask, jsonify, render_template, request
 from flask_socketio import SocketIO, emit, join_room
 
+from ai_system.master.dashboard import register_dashboard
 from ai_system.master.dispatcher import Fail
 from ai_system.master.service import MasterService, QueryRejectedError
 from ai_system.protocol import EVENT_SESSION, EVENT_USER_QUERY
@@ -19,9 +20,10 @@ from ai_system.protocol import EVENT_SESSION, EVENT_USER_QUERY
 Health = Callable[[], dict[str, Any]]
 
 
-def create_app(service: MasterService, max_query_chars: int,
-               health: Health) -> tuple[Flask, SocketIO]:
-    """``health()`` gives ``{"healthy": bool, ...details}`` for /healthz."""
+def create_app(service: MasterService, max_query_chars: int, health: Health,
+               operator_token: str) -> tuple[Flask, SocketIO]:
+    """``health()`` gives ``{"healthy": bool, ...details}`` for /healthz; the operator token
+    opens /dashboard."""
     app = Flask(__name__)  # templates/ and static/ beside this module
     # Handlers only take a lock briefly, so they run on the connection's own thread
     # instead of a new thread per event (a large share of the per-question cost).
@@ -40,6 +42,8 @@ def create_app(service: MasterService, max_query_chars: int,
     @app.get("/api/status")
     def status() -> Any:
         return jsonify(mqtt_connected=health()["mqtt_connected"], **service.snapshot())
+
+    register_dashboard(app, socketio, service, health, operator_token)
 
     @socketio.on("connect")
     def on_connect(auth: object = None) -> None:

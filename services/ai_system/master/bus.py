@@ -20,6 +20,7 @@ from ai_system.config import MqttSettings
 from ai_system.mqtt import make_client, start
 from ai_system.mqtt import stop as mqtt_stop
 from ai_system.protocol import (
+    LogRecord,
     MasterStatus,
     ProtocolError,
     Topics,
@@ -29,12 +30,13 @@ from ai_system.protocol import (
 
 log = logging.getLogger(__name__)
 
-Incoming = TypeVar("Incoming", WorkerRegistration, WorkerStatus)
+Incoming = TypeVar("Incoming", WorkerRegistration, WorkerStatus, LogRecord)
 
 
 class BusHandler(Protocol):
     def on_register(self, reg: WorkerRegistration) -> None: ...
     def on_status(self, status: WorkerStatus) -> None: ...
+    def on_log(self, record: LogRecord) -> None: ...
     def on_broker_changed(self) -> None: ...
 
 
@@ -54,6 +56,9 @@ class MasterBus:
             self.topics.register, self._receiver(WorkerRegistration, handler.on_register))
         self.client.message_callback_add(
             self.topics.status, self._receiver(WorkerStatus, handler.on_status))
+        # For the operator's dashboard; dropped lines are not worth a warning of their own.
+        self.client.message_callback_add(
+            self.topics.logs, self._receiver(LogRecord, handler.on_log, quiet=True))
         # time.monotonic() of the last loss of the broker (or of start), None while connected.
         self._away_since: float | None = time.monotonic()
 
@@ -90,7 +95,8 @@ class MasterBus:
         self._away_since = None
         # Before announcing online: workers answer it by re-registering.
         self._handler.on_broker_changed()
-        client.subscribe([(self.topics.register, 1), (self.topics.status, 1)])
+        client.subscribe([(self.topics.register, 1), (self.topics.status, 1),
+                          (self.topics.logs, 0)])
         client.publish(self.topics.master_status, MasterStatus("online").to_json(),
                        qos=1, retain=True)
         log.info("connected to MQTT broker %s:%d", self._settings.host, self._settings.port)
@@ -103,14 +109,16 @@ class MasterBus:
             self._away_since = time.monotonic()
         self._handler.on_broker_changed()
 
-    def _receiver(self, kind: type[Incoming],
-                  deliver: Callable[[Incoming], None]) -> Callable[..., None]:
-        """An on_message callback that parses ``kind`` and drops what does not parse."""
+    def _receiver(self, kind: type[Incoming], deliver: Callable[[Incoming], None],
+                  quiet: bool = False) -> Callable[..., None]:
+        """An on_message callback that parses ``kind`` and drops what does not parse
+        (with a warning, unless ``quiet``: a warning about a log line would be one itself)."""
         def on_message(client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
             try:
                 payload = kind.from_json(message.payload)
             except ProtocolError as exc:
-                log.warning("malformed message on %s dropped: %s", message.topic, exc)
+                if not quiet:
+                    log.warning("malformed message on %s dropped: %s", message.topic, exc)
                 return
             try:
                 deliver(payload)

@@ -561,13 +561,21 @@ class Dispatcher:
                 self._queue.push(task.session_id, task.task_id)
         return effects, finished
 
+    def queue_depth(self) -> int:
+        return len(self._queue)
+
+    def worker_states(self) -> Counter[str]:
+        """How many workers are idle, busy and offline."""
+        return Counter(worker.state for worker in self._workers.values())
+
     def oldest_waiting(self, now: float) -> float:
         """Seconds the longest-waiting queued question has waited (0 with none)."""
         heads = (self._tasks[task_id].created_at for task_id in self._queue.heads())
         return max((now - created for created in heads), default=0.0)
 
-    def snapshot(self) -> dict[str, Any]:
-        """Workers (with the task each holds), queue depth and task counts."""
+    def snapshot(self, now: float | None = None) -> dict[str, Any]:
+        """Workers (with the task each holds and, given ``now``, for how long), queue depth
+        and task counts."""
         queued, delayed = len(self._queue), len(self._delayed)
         return {
             "workers": [
@@ -579,6 +587,8 @@ class Dispatcher:
                     "provider": w.provider,
                     "state": w.state,
                     "task_id": w.task_id,
+                    "task_seconds": (round(now - w.assigned_at, 1)
+                                     if now is not None and w.task_id else None),
                     "completed": w.completed,
                     "last_seen": round((w.last_seen + self._wall_offset) * 1000),
                 }

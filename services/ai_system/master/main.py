@@ -23,10 +23,11 @@ from ai_system.config import MasterSettings, load_or_report
 from ai_system.master.app import create_app
 from ai_system.master.bus import MasterBus
 from ai_system.master.journal import Journal, JournalError, open_journal
+from ai_system.master.kept_secrets import OPERATOR_TOKEN_FILE, operator_token, session_secret
 from ai_system.master.metrics import MasterMetrics
 from ai_system.master.results import serve, tls_credentials
 from ai_system.master.service import MasterService
-from ai_system.master.session_tokens import SessionTokens, load_secret
+from ai_system.master.session_tokens import SessionTokens
 from ai_system.mqtt import MqttLogHandler, configure_logging
 from ai_system.signals import stop_on_signals
 
@@ -48,9 +49,9 @@ class _RequestHandler(WSGIRequestHandler):
         self.close_connection = True
 
 
-def _open_state(settings: MasterSettings) -> tuple[Journal | None, bytes]:
-    """The journal and the session secret; without a usable STATE_DIR, memory only (said
-    loudly: a restart then loses the queue and every session)."""
+def _open_state(settings: MasterSettings) -> tuple[Journal | None, bytes, str]:
+    """The journal, the session secret and the operator token; without a usable STATE_DIR,
+    memory only (said loudly: a restart then loses the queue and every session)."""
     journal = None
     if settings.state_dir:
         try:
@@ -59,14 +60,21 @@ def _open_state(settings: MasterSettings) -> tuple[Journal | None, bytes]:
             log.error("running WITHOUT a journal: %s", exc)
     else:
         log.warning("STATE_DIR is not set: questions and sessions live in memory only")
+    kept_in = settings.state_dir if journal is not None else ""
     try:
-        secret = load_secret(settings.session_secret,
-                             settings.state_dir if journal is not None else "")
+        secret = session_secret(settings.session_secret, kept_in)
+        token = operator_token(settings.operator_token, kept_in)
     except OSError as exc:
-        log.error("cannot keep the session secret in %s (%s): sessions end with this process",
+        log.error("cannot keep secrets in %s (%s): sessions end with this process",
                   settings.state_dir, exc.strerror)
-        secret = load_secret("", "")
-    return journal, secret
+        secret, token = session_secret("", ""), operator_token("", "")
+        kept_in = ""
+    if not settings.operator_token:
+        if kept_in:
+            log.info("the operator token of /dashboard is in %s/%s", kept_in, OPERATOR_TOKEN_FILE)
+        else:
+            log.warning("/dashboard is closed: set OPERATOR_TOKEN (or STATE_DIR) to open it")
+    return journal, secret, token
 
 
 def main() -> int:
@@ -77,7 +85,7 @@ def main() -> int:
     # One line per HTTP request (every Socket.IO poll) is noise, and would reach MQTT.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
-    journal, secret = _open_state(settings)
+    journal, secret, token = _open_state(settings)
     metrics = MasterMetrics()
     service = MasterService(settings, SessionTokens(secret), journal, observe=metrics.observe)
     service.restore()
@@ -88,7 +96,7 @@ def main() -> int:
         return {"healthy": bus.disconnected_for() < settings.broker_grace_seconds,
                 "mqtt_connected": bus.connected, "journal": journal is not None}
 
-    app, socketio = create_app(service, settings.max_query_chars, health)
+    app, socketio = create_app(service, settings.max_query_chars, health, token)
     try:
         tls = (tls_credentials(settings.grpc_tls_cert_file, settings.grpc_tls_key_file)
                if settings.grpc_tls_port else None)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ai_system.config import MasterSettings
+from ai_system.master.activity import Activity, Sample
 from ai_system.master.dispatcher import (
     Ack,
     Assign,
@@ -38,7 +39,7 @@ from ai_system.master.journal import Journal, TaskRecord
 from ai_system.master.limits import RateLimiter
 from ai_system.master.session_tokens import SessionTokens
 from ai_system.master.sessions import Sessions
-from ai_system.protocol import WorkerRegistration, WorkerStatus
+from ai_system.protocol import LogRecord, WorkerRegistration, WorkerStatus
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,7 @@ class MasterService:
         self._tokens = tokens
         self._journal = journal
         self._observe = observe  # the metrics' histograms, from the outbox thread
+        self.activity = Activity()  # what the operator's dashboard shows
         self._clock = clock
         self._wall_offset = wall_clock() - clock()
         self._lock = threading.Lock()
@@ -247,6 +249,10 @@ class MasterService:
                       ack.message)
         return ack
 
+    def on_log(self, record: LogRecord) -> None:
+        """A line of ``<prefix>/logs``, from any component (nothing may be logged here)."""
+        self.activity.log(record)
+
     def on_broker_changed(self) -> None:
         with self._lock:
             self._dispatcher.broker_changed()
@@ -254,8 +260,9 @@ class MasterService:
     def snapshot(self) -> dict[str, Any]:
         """Workers, queue and counts for /api/status: no task, session or address in it."""
         with self._lock:
-            data = self._dispatcher.snapshot()
-            data["queue_oldest_seconds"] = round(self._dispatcher.oldest_waiting(self._clock()), 3)
+            now = self._clock()
+            data = self._dispatcher.snapshot(now)
+            data["queue_oldest_seconds"] = round(self._dispatcher.oldest_waiting(now), 3)
             data["sessions"] = self._sessions.counts()
         for worker in data["workers"]:
             del worker["task_id"]
@@ -272,6 +279,7 @@ class MasterService:
             late = self._dispatcher.counters.requeued - before
             gone = self._dispatcher.forget_offline(now)
             self._sessions.purge(now)
+            self._sample(now)
         if gone:
             log.info("forgot worker(s) offline for long: %s", ", ".join(gone))
         if late:
@@ -327,6 +335,15 @@ class MasterService:
                 "address_rate")
         return session_id
 
+    def _sample(self, now: float) -> None:
+        """One point of the dashboard's charts (under the lock)."""
+        counters = self._dispatcher.counters
+        states = self._dispatcher.worker_states()
+        self.activity.sample(Sample(
+            at=round((now + self._wall_offset) * 1000), completed=counters.completed,
+            failed=counters.failed, queue_depth=self._dispatcher.queue_depth(),
+            busy=states["busy"], online=states["busy"] + states["idle"]))
+
     def _keep_restored(self, record: TaskRecord) -> None:
         """Hold a journaled outcome for its session as it would have been held."""
         if record.event is None or record.payload is None or record.finished_at is None:
@@ -364,8 +381,9 @@ class MasterService:
     def _record(self, batch: list[_Item]) -> None:
         """Journal the batch's records (and the deliveries seen so far) in one commit."""
         records = [item.record for item in batch if isinstance(item, Persist)]
-        if self._observe is not None:
-            for record in records:
+        for record in records:
+            self.activity.record(record)
+            if self._observe is not None:
                 self._observe(record)
         if self._journal is None:
             return

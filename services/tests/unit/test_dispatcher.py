@@ -186,8 +186,8 @@ def test_the_answer_goes_to_the_asking_session_with_its_metadata() -> None:
     assert snapshot["tasks"]["completed"] == 2
     assert worker_state(d, "w1") | {"last_seen": 0} == {
         "worker_id": "w1", "node": "node-a", "hostname": "host-w1", "language": "python",
-        "provider": "offline", "state": "idle", "task_id": None, "completed": 2,
-        "last_seen": 0}
+        "provider": "offline", "state": "idle", "task_id": None, "task_seconds": None,
+        "completed": 2, "last_seen": 0}
 
 
 def test_a_provider_error_reaches_the_user_and_is_not_retried() -> None:

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from ai_system.master.session_tokens import SECRET_FILE, SessionTokens, load_secret
+from ai_system.master.kept_secrets import SESSION_SECRET_FILE, operator_token, session_secret
+from ai_system.master.session_tokens import SessionTokens
 
 
 def test_a_new_session_has_a_uuid_and_a_token_that_resumes_it() -> None:
@@ -42,14 +43,20 @@ def test_another_secret_does_not_recognise_the_token() -> None:
 
 
 def test_the_secret_is_made_once_in_the_state_dir_and_kept_private(tmp_path: Path) -> None:
-    first = load_secret("", str(tmp_path))
-    assert load_secret("", str(tmp_path)) == first
-    mode = stat.S_IMODE(os.stat(tmp_path / SECRET_FILE).st_mode)
+    first = session_secret("", str(tmp_path))
+    assert session_secret("", str(tmp_path)) == first
+    mode = stat.S_IMODE(os.stat(tmp_path / SESSION_SECRET_FILE).st_mode)
     assert mode == 0o600
 
 
 def test_a_configured_secret_wins_and_no_state_dir_means_a_fresh_secret(
         tmp_path: Path) -> None:
-    assert load_secret("given", str(tmp_path)) == b"given"
-    assert not (tmp_path / SECRET_FILE).exists()
-    assert load_secret("", "") != load_secret("", "")
+    assert session_secret("given", str(tmp_path)) == b"given"
+    assert not (tmp_path / SESSION_SECRET_FILE).exists()
+    assert session_secret("", "") != session_secret("", "")
+
+
+def test_the_operator_token_is_kept_as_text_beside_the_session_secret(tmp_path: Path) -> None:
+    token = operator_token("", str(tmp_path))
+    assert len(token) >= 32 and token == operator_token("", str(tmp_path))
+    assert token.isprintable() and operator_token("mine", str(tmp_path)) == "mine"
