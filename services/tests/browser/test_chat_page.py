@@ -145,3 +145,52 @@ def test_a_question_whose_record_was_lost_is_reported_not_left_spinning(
     WebDriverWait(browser, TIMEOUT).until(
         lambda _: "error" in (reply.get_attribute("class") or "").split())
     assert "cannot arrive" in reply.find_element(By.CLASS_NAME, "message-text").text
+
+
+MARKDOWN_QUESTION = ("Format this, please:\n\n## Steps\n\n- **one**\n- two\n\n"
+                     "```python\nprint('hi')\n```\n\nand <script>alert(1)</script> stays text.")
+
+
+def test_an_answer_is_rendered_as_markdown_with_a_copyable_code_block(
+        system_factory: SystemFactory, browser: webdriver.Chrome, artifacts: Path) -> None:
+    with StandIn("openai") as llm:  # it answers "stand-in answer: <the question>"
+        system = system_factory(workers=1, simulated_seconds=0, env={
+            "LLM_PROVIDER": "openai", "OPENAI_API_KEYS": "k", "LLM_BASE_URL": llm.base_url})
+        open_chat(browser, system.url + "/")
+        # Typed with Shift+Enter between lines; set directly here, as the page reads it.
+        browser.execute_script(
+            "const q = document.getElementById('query'); q.value = arguments[0];"
+            "q.dispatchEvent(new Event('input'));", MARKDOWN_QUESTION)
+        browser.find_element(By.ID, "send").click()
+        reply = WebDriverWait(browser, TIMEOUT).until(
+            lambda d: d.find_element(By.CSS_SELECTOR, ".exchange:last-child .message.reply.answer")
+            if d.find_elements(By.CSS_SELECTOR, ".exchange:last-child .message.reply.answer")
+            else None)
+    text = reply.find_element(By.CLASS_NAME, "markdown")
+    assert text.find_element(By.TAG_NAME, "h2").text == "Steps"
+    assert [li.text for li in text.find_elements(By.TAG_NAME, "li")] == ["one", "two"]
+    assert text.find_element(By.CSS_SELECTOR, "li strong").text == "one"
+    code = text.find_element(By.CSS_SELECTOR, "pre code")
+    assert code.text == "print('hi')"
+    assert text.find_element(By.CSS_SELECTOR, "pre button.copy").text == "Copy"
+    # Markup in the answer is shown, not run.
+    assert "<script>alert(1)</script>" in text.text
+    assert not browser.find_elements(By.CSS_SELECTOR, "#messages script")
+    browser.save_screenshot(str(artifacts / "chat-markdown.png"))
+
+
+def test_a_banner_says_when_the_server_is_unreachable(
+        system_factory: SystemFactory, browser: webdriver.Chrome) -> None:
+    system = system_factory(workers=1, simulated_seconds=0)
+    assert system.master is not None
+    open_chat(browser, system.url + "/")
+    WebDriverWait(browser, TIMEOUT).until(
+        lambda d: "1 worker online" in d.find_element(By.ID, "system-strip").text)
+    assert not browser.find_element(By.ID, "banner").is_displayed()
+    system.master.kill()
+    WebDriverWait(browser, TIMEOUT).until(
+        lambda d: d.find_element(By.ID, "banner").is_displayed())
+    assert "unreachable" in browser.find_element(By.ID, "banner").text
+    system.start_master(wait=True)
+    WebDriverWait(browser, TIMEOUT).until(
+        lambda d: not d.find_element(By.ID, "banner").is_displayed())

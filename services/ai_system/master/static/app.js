@@ -31,6 +31,8 @@
     send: el("send"),
     count: el("char-count"),
     apiKey: el("api-key"),
+    banner: el("banner"),
+    strip: el("system-strip"),
     forgetKey: el("forget-key"),
     clear: el("clear"),
   };
@@ -127,6 +129,7 @@
     Object.assign(entry, changes);
     updateReply(entry);
     saveConversation();
+    updateStrip();
   }
 
   // --- rendering ----------------------------------------------------------------------
@@ -200,7 +203,7 @@
     if (entry.taskId) reply.dataset.taskId = entry.taskId;
     if (entry.state === "done") {
       reply.classList.add("answer");
-      reply.appendChild(node("p", "message-text", entry.answer || ""));
+      reply.appendChild(renderMarkdown(entry.answer || ""));
       reply.appendChild(renderMeta(entry.meta || {}));
     } else if (entry.state === "error") {
       reply.classList.add("error");
@@ -212,6 +215,46 @@
       reply.appendChild(node("span", "progress-text", pendingText(entry)));
     }
     if (nearBottom) scrollToBottom();
+  }
+
+  // --- answers as Markdown ------------------------------------------------------------
+  // Raw HTML in an answer stays text (an LLM may quote a user's markup: it must stay inert),
+  // and DOMPurify cleans what marked makes, as a second fence.
+  const escapeHtml = (text) => text.replace(/[&<>"']/g, (c) => (
+    { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
+  const markdown = window.marked ? new window.marked.Marked({
+    gfm: true,
+    breaks: true,
+    renderer: { html: (token) => escapeHtml(token.text || token.raw || "") },
+  }) : null;
+  if (window.DOMPurify) {
+    window.DOMPurify.addHook("afterSanitizeAttributes", (el) => {
+      if (el.tagName === "A") {
+        el.setAttribute("target", "_blank");
+        el.setAttribute("rel", "noopener noreferrer");
+      }
+    });
+  }
+
+  function renderMarkdown(text) {
+    const box = node("div", "message-text markdown");
+    if (!markdown || !window.DOMPurify) {
+      box.textContent = text;  // the libraries did not load: plain text is still right
+      return box;
+    }
+    box.innerHTML = window.DOMPurify.sanitize(markdown.parse(text), { USE_PROFILES: { html: true } });
+    for (const block of box.querySelectorAll("pre")) {
+      const copy = node("button", "copy", "Copy");
+      copy.type = "button";
+      copy.addEventListener("click", () => {
+        const code = block.querySelector("code") || block;
+        navigator.clipboard?.writeText(code.textContent).then(
+          () => { copy.textContent = "Copied"; },
+          () => { copy.textContent = "Copy failed"; });
+      });
+      block.prepend(copy);
+    }
+    return box;
   }
 
   function isNearBottom() {
@@ -226,6 +269,49 @@
   function setStatus(state) {
     ui.status.dataset.state = state;
     ui.status.textContent = STATUS_TEXT[state];
+    updateBanner();
+  }
+
+  // --- what the page knows of the system: the status strip and the banner -------------
+  let system = null;  // the last /api/status, or null while unknown
+
+  function updateBanner() {
+    let text = "";
+    if (ui.status.dataset.state !== "connected") {
+      text = "The server is unreachable. Questions you send now go out when it is back.";
+    } else if (system && system.mqtt_connected === false) {
+      text = "The server has lost its message broker: answers are delayed until it is back.";
+    } else if (system && system.online === 0) {
+      text = "No worker is online: questions wait in the queue until one registers.";
+    }
+    ui.banner.textContent = text;
+    ui.banner.hidden = !text;
+  }
+
+  function updateStrip() {
+    const waiting = entries.filter((e) => e.state === "queued" && e.position)
+      .map((e) => e.position);
+    const parts = [];
+    if (system) parts.push(`${system.online} worker${system.online === 1 ? "" : "s"} online`);
+    if (system) parts.push(`${system.queued} waiting`);
+    if (waiting.length) parts.push(`your next question: position ${Math.min(...waiting)}`);
+    ui.strip.textContent = parts.join(" · ");
+  }
+
+  async function refreshSystem() {
+    try {
+      const response = await fetch("api/status", { cache: "no-store" });
+      const data = await response.json();
+      system = {
+        mqtt_connected: data.mqtt_connected,
+        online: (data.workers || []).filter((w) => w.state !== "offline").length,
+        queued: data.queue_depth || 0,
+      };
+    } catch {
+      system = null;
+    }
+    updateBanner();
+    updateStrip();
   }
 
   function updateComposer() {
@@ -373,6 +459,8 @@
     ui.emptyHint.hidden = false;
   });
 
+  refreshSystem();
+  window.setInterval(refreshSystem, 10000);
   if (sessionId) ui.session.textContent = sessionId;
   loadConversation();
   updateComposer();
