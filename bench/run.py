@@ -313,12 +313,13 @@ def report(doc: dict[str, Any]) -> str:
 # --- one run ----------------------------------------------------------------------------
 
 def bench_env() -> dict[str, str]:
-    """The caller's environment minus API keys, with per-task logging off and the abuse
-    limits off (closed-loop sessions ask as fast as they are answered, by design)."""
+    """The caller's environment minus API keys, with per-task logging off, the abuse limits
+    off (closed-loop sessions ask as fast as they are answered, by design) and whole answers
+    (no streamed chunks: the figures measure the question's path)."""
     env = {name: value for name, value in os.environ.items() if "_API_KEY" not in name}
     env.update(LLM_PROVIDER="offline", LOG_LEVEL="WARNING", MQTT_LOG_LEVEL="WARNING",
                SESSION_RATE_PER_MINUTE="0", ADDRESS_RATE_PER_MINUTE="0",
-               MAX_PENDING_PER_SESSION="0", MAX_QUEUED="0")
+               MAX_PENDING_PER_SESSION="0", MAX_QUEUED="0", STREAM_ANSWERS="false")
     return env
 
 

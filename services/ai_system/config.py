@@ -308,6 +308,10 @@ class WorkerSettings:
     # Prometheus metrics (/metrics) on this address and port (0: none).
     metrics_host: str = "0.0.0.0"
     metrics_port: int = 9464
+    # Send the answer in parts as the LLM writes it (SendChunk), before the final result.
+    stream_answers: bool = True
+    # The offline provider's pace when it streams its answer, seconds per word.
+    offline_word_seconds: float = 0.01
     log_level: str = "INFO"
     mqtt_log_level: str = "INFO"
 
@@ -385,6 +389,8 @@ class WorkerSettings:
             health_file=_get(env, "HEALTH_FILE", cls.health_file),
             metrics_host=_get(env, "METRICS_HOST", cls.metrics_host),
             metrics_port=_int(env, "METRICS_PORT", cls.metrics_port),
+            stream_answers=_bool(env, "STREAM_ANSWERS", cls.stream_answers),
+            offline_word_seconds=_float(env, "OFFLINE_WORD_SECONDS", cls.offline_word_seconds),
             log_level=_get(env, "LOG_LEVEL", cls.log_level).upper(),
             mqtt_log_level=_get(env, "MQTT_LOG_LEVEL", cls.mqtt_log_level).upper(),
         )

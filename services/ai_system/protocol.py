@@ -26,6 +26,8 @@ EVENT_AI_RESPONSE = "ai-response"
 EVENT_TASK_ERROR = "task-error"
 # Added: a provider error that another attempt may cure; the question waits for it.
 EVENT_TASK_RETRYING = "task-retrying"
+# Added: part of an answer while the LLM writes it; the ai-response that follows replaces it.
+EVENT_AI_CHUNK = "ai-chunk"
 
 # What went wrong when a result carries an error (TaskResult.error_kind). The master gives
 # a task whose error is retryable to another attempt; the others are the user's answer.

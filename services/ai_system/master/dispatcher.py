@@ -21,6 +21,7 @@ from typing import Any, ClassVar, Literal
 from ai_system.master.fairqueue import FairQueue
 from ai_system.master.journal import TaskRecord
 from ai_system.protocol import (
+    EVENT_AI_CHUNK,
     EVENT_AI_RESPONSE,
     EVENT_TASK_ERROR,
     EVENT_TASK_QUEUED,
@@ -175,6 +176,21 @@ class Retrying(SessionEffect):
 
 
 @dataclass(frozen=True)
+class Partial(SessionEffect):
+    """Part of the answer of the task's current attempt, as the worker streams it."""
+
+    seq: int = 0
+    text: str = ""
+    attempt: int = 1
+
+    event: ClassVar[str] = EVENT_AI_CHUNK
+    keep_if_away: ClassVar[bool] = False
+
+    def _fields(self) -> dict[str, Any]:
+        return {"seq": self.seq, "text": self.text, "attempt": self.attempt}
+
+
+@dataclass(frozen=True)
 class Deliver(SessionEffect):
     response: str = ""
     worker_id: str = ""
@@ -225,6 +241,18 @@ class WorkerResult:
     provider: str = ""
     model: str = ""
     processing_time_ms: int = 0
+
+
+@dataclass(frozen=True)
+class WorkerChunk:
+    """What a worker's SendChunk carries."""
+
+    task_id: str
+    worker_id: str
+    result_token: str = field(default="", repr=False)
+    attempt: int = 1
+    seq: int = 0
+    text: str = ""
 
 
 @dataclass(frozen=True)
@@ -467,6 +495,24 @@ class Dispatcher:
             )
             message = "result delivered"
         return Ack(True, message), [*self._finish(now, task, outcome), *effects]
+
+    def chunk(self, now: float, chunk: WorkerChunk) -> tuple[Ack, list[Effect]]:
+        """Part of an answer: passed to the session only from the task's current attempt."""
+        task = self._tasks.get(chunk.task_id)
+        if task is None:
+            return Ack(False, "unknown task"), []
+        if not _same(chunk.result_token, task.result_token):
+            return self._forged(), []
+        if (task.state != "assigned" or task.worker_id != chunk.worker_id
+                or task.attempt != chunk.attempt):
+            return Ack(False, "not the current attempt"), []
+        worker = self._workers.get(chunk.worker_id)
+        if worker is not None:
+            worker.last_seen = now
+            self._acknowledged(worker)  # streaming: it is on the task
+        return Ack(True, "chunk passed on"), [Partial(
+            session_id=task.session_id, task_id=task.task_id, request_id=task.request_id,
+            seq=chunk.seq, text=chunk.text, attempt=chunk.attempt)]
 
     def expire(self, now: float) -> list[Effect]:
         """Deadlines passed, or hand-overs a worker did not acknowledge in time: the tasks go

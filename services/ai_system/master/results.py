@@ -1,4 +1,5 @@
-"""The gRPC side of the master: WorkerCallback.SendResult, served from a thread pool.
+"""The gRPC side of the master: WorkerCallback.SendResult (and SendChunk, parts of an
+answer as it is written), served from a thread pool.
 
 The plain port serves the workers of the overlay network; an optional second port speaks
 TLS (GRPC_TLS_PORT) for workers outside it. Both reach the same servicer, and every result
@@ -14,7 +15,7 @@ from typing import Protocol
 
 import grpc
 
-from ai_system.master.dispatcher import Ack, WorkerResult
+from ai_system.master.dispatcher import Ack, WorkerChunk, WorkerResult
 from ai_system.rpc import worker_callback_pb2 as pb
 from ai_system.rpc import worker_callback_pb2_grpc as pb_grpc
 
@@ -23,6 +24,7 @@ log = logging.getLogger(__name__)
 
 class ResultHandler(Protocol):
     def on_result(self, result: WorkerResult) -> Ack: ...
+    def on_chunk(self, chunk: WorkerChunk) -> Ack: ...
 
 
 class ResultServicer(pb_grpc.WorkerCallbackServicer):
@@ -44,6 +46,15 @@ class ResultServicer(pb_grpc.WorkerCallbackServicer):
             model=request.model,
             processing_time_ms=request.processing_time_ms,
         ))
+        return pb.ResultAck(success=ack.success, message=ack.message)
+
+    def SendChunk(  # gRPC's method name
+        self, request: pb.TaskChunk, context: grpc.ServicerContext
+    ) -> pb.ResultAck:
+        ack = self._handler.on_chunk(WorkerChunk(
+            task_id=request.task_id, worker_id=request.worker_id,
+            result_token=request.result_token, attempt=request.attempt, seq=request.seq,
+            text=request.text))
         return pb.ResultAck(success=ack.success, message=ack.message)
 
 

@@ -33,6 +33,7 @@ from ai_system.master.dispatcher import (
     RefusedError,
     SessionEffect,
     UnknownWorkerError,
+    WorkerChunk,
     WorkerResult,
 )
 from ai_system.master.journal import Journal, TaskRecord
@@ -247,6 +248,12 @@ class MasterService:
         else:
             log.debug("result for task %s from %s: %s", result.task_id, result.worker_id,
                       ack.message)
+        return ack
+
+    def on_chunk(self, chunk: WorkerChunk) -> Ack:
+        with self._lock:
+            ack, effects = self._dispatcher.chunk(self._clock(), chunk)
+            self._send(effects)
         return ack
 
     def on_log(self, record: LogRecord) -> None:

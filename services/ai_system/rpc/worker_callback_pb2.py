@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#ai_system/rpc/worker_callback.proto\x12\rai_system.rpc\"\xd8\x02\n\nTaskResult\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x16\n\x0eoriginal_query\x18\x03 \x01(\t\x12\x13\n\x0b\x61i_response\x18\x04 \x01(\t\x12\x1a\n\x12processing_time_ms\x18\x06 \x01(\x03\x12\x17\n\x0fquery_timestamp\x18\x07 \x01(\x03\x12\x1c\n\x14\x63ompletion_timestamp\x18\x08 \x01(\x03\x12\x0f\n\x07task_id\x18\t \x01(\t\x12\x10\n\x08provider\x18\n \x01(\t\x12\r\n\x05model\x18\x0b \x01(\t\x12\r\n\x05\x65rror\x18\x0c \x01(\t\x12\x0f\n\x07\x61ttempt\x18\r \x01(\x05\x12\x18\n\x10provider_time_ms\x18\x0e \x01(\x03\x12\x14\n\x0cresult_token\x18\x0f \x01(\t\x12\x12\n\nerror_kind\x18\x10 \x01(\tJ\x04\x08\x05\x10\x06R\x07\x61pi_key\"-\n\tResultAck\x12\x0f\n\x07success\x18\x01 \x01(\x08\x12\x0f\n\x07message\x18\x02 \x01(\t2S\n\x0eWorkerCallback\x12\x41\n\nSendResult\x12\x19.ai_system.rpc.TaskResult\x1a\x18.ai_system.rpc.ResultAckb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#ai_system/rpc/worker_callback.proto\x12\rai_system.rpc\"\xd8\x02\n\nTaskResult\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x16\n\x0eoriginal_query\x18\x03 \x01(\t\x12\x13\n\x0b\x61i_response\x18\x04 \x01(\t\x12\x1a\n\x12processing_time_ms\x18\x06 \x01(\x03\x12\x17\n\x0fquery_timestamp\x18\x07 \x01(\x03\x12\x1c\n\x14\x63ompletion_timestamp\x18\x08 \x01(\x03\x12\x0f\n\x07task_id\x18\t \x01(\t\x12\x10\n\x08provider\x18\n \x01(\t\x12\r\n\x05model\x18\x0b \x01(\t\x12\r\n\x05\x65rror\x18\x0c \x01(\t\x12\x0f\n\x07\x61ttempt\x18\r \x01(\x05\x12\x18\n\x10provider_time_ms\x18\x0e \x01(\x03\x12\x14\n\x0cresult_token\x18\x0f \x01(\t\x12\x12\n\nerror_kind\x18\x10 \x01(\tJ\x04\x08\x05\x10\x06R\x07\x61pi_key\"q\n\tTaskChunk\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x11\n\tworker_id\x18\x02 \x01(\t\x12\x14\n\x0cresult_token\x18\x03 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x04 \x01(\x05\x12\x0b\n\x03seq\x18\x05 \x01(\x05\x12\x0c\n\x04text\x18\x06 \x01(\t\"-\n\tResultAck\x12\x0f\n\x07success\x18\x01 \x01(\x08\x12\x0f\n\x07message\x18\x02 \x01(\t2\x94\x01\n\x0eWorkerCallback\x12\x41\n\nSendResult\x12\x19.ai_system.rpc.TaskResult\x1a\x18.ai_system.rpc.ResultAck\x12?\n\tSendChunk\x12\x18.ai_system.rpc.TaskChunk\x1a\x18.ai_system.rpc.ResultAckb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,8 +33,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_TASKRESULT']._serialized_start=55
   _globals['_TASKRESULT']._serialized_end=399
-  _globals['_RESULTACK']._serialized_start=401
-  _globals['_RESULTACK']._serialized_end=446
-  _globals['_WORKERCALLBACK']._serialized_start=448
-  _globals['_WORKERCALLBACK']._serialized_end=531
+  _globals['_TASKCHUNK']._serialized_start=401
+  _globals['_TASKCHUNK']._serialized_end=514
+  _globals['_RESULTACK']._serialized_start=516
+  _globals['_RESULTACK']._serialized_end=561
+  _globals['_WORKERCALLBACK']._serialized_start=564
+  _globals['_WORKERCALLBACK']._serialized_end=712
 # @@protoc_insertion_point(module_scope)

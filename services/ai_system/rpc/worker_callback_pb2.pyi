@@ -38,6 +38,22 @@ class TaskResult(_message.Message):
     error_kind: str
     def __init__(self, worker_id: _Optional[str] = ..., session_id: _Optional[str] = ..., original_query: _Optional[str] = ..., ai_response: _Optional[str] = ..., processing_time_ms: _Optional[int] = ..., query_timestamp: _Optional[int] = ..., completion_timestamp: _Optional[int] = ..., task_id: _Optional[str] = ..., provider: _Optional[str] = ..., model: _Optional[str] = ..., error: _Optional[str] = ..., attempt: _Optional[int] = ..., provider_time_ms: _Optional[int] = ..., result_token: _Optional[str] = ..., error_kind: _Optional[str] = ...) -> None: ...
 
+class TaskChunk(_message.Message):
+    __slots__ = ("task_id", "worker_id", "result_token", "attempt", "seq", "text")
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    WORKER_ID_FIELD_NUMBER: _ClassVar[int]
+    RESULT_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    task_id: str
+    worker_id: str
+    result_token: str
+    attempt: int
+    seq: int
+    text: str
+    def __init__(self, task_id: _Optional[str] = ..., worker_id: _Optional[str] = ..., result_token: _Optional[str] = ..., attempt: _Optional[int] = ..., seq: _Optional[int] = ..., text: _Optional[str] = ...) -> None: ...
+
 class ResultAck(_message.Message):
     __slots__ = ("success", "message")
     SUCCESS_FIELD_NUMBER: _ClassVar[int]

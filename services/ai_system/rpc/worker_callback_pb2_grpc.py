@@ -39,6 +39,11 @@ class WorkerCallbackStub:
                 request_serializer=ai__system_dot_rpc_dot_worker__callback__pb2.TaskResult.SerializeToString,
                 response_deserializer=ai__system_dot_rpc_dot_worker__callback__pb2.ResultAck.FromString,
                 _registered_method=True)
+        self.SendChunk = channel.unary_unary(
+                '/ai_system.rpc.WorkerCallback/SendChunk',
+                request_serializer=ai__system_dot_rpc_dot_worker__callback__pb2.TaskChunk.SerializeToString,
+                response_deserializer=ai__system_dot_rpc_dot_worker__callback__pb2.ResultAck.FromString,
+                _registered_method=True)
 
 
 class WorkerCallbackServicer:
@@ -52,12 +57,27 @@ class WorkerCallbackServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SendChunk(self, request, context):
+        """Added: part of an answer as the LLM produces it, for the page to show growing. Best
+        effort and optional: SendResult stays the final, authoritative answer. A chunk of an
+        attempt that is no longer the task's current one is refused (success=false: stop
+        streaming that task).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WorkerCallbackServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'SendResult': grpc.unary_unary_rpc_method_handler(
                     servicer.SendResult,
                     request_deserializer=ai__system_dot_rpc_dot_worker__callback__pb2.TaskResult.FromString,
+                    response_serializer=ai__system_dot_rpc_dot_worker__callback__pb2.ResultAck.SerializeToString,
+            ),
+            'SendChunk': grpc.unary_unary_rpc_method_handler(
+                    servicer.SendChunk,
+                    request_deserializer=ai__system_dot_rpc_dot_worker__callback__pb2.TaskChunk.FromString,
                     response_serializer=ai__system_dot_rpc_dot_worker__callback__pb2.ResultAck.SerializeToString,
             ),
     }
@@ -87,6 +107,33 @@ class WorkerCallback:
             target,
             '/ai_system.rpc.WorkerCallback/SendResult',
             ai__system_dot_rpc_dot_worker__callback__pb2.TaskResult.SerializeToString,
+            ai__system_dot_rpc_dot_worker__callback__pb2.ResultAck.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SendChunk(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ai_system.rpc.WorkerCallback/SendChunk',
+            ai__system_dot_rpc_dot_worker__callback__pb2.TaskChunk.SerializeToString,
             ai__system_dot_rpc_dot_worker__callback__pb2.ResultAck.FromString,
             options,
             channel_credentials,

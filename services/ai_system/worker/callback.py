@@ -18,7 +18,7 @@ import grpc
 
 from ai_system.config import WorkerSettings
 from ai_system.rpc import worker_callback_pb2_grpc
-from ai_system.rpc.worker_callback_pb2 import ResultAck, TaskResult
+from ai_system.rpc.worker_callback_pb2 import ResultAck, TaskChunk, TaskResult
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,8 @@ _CHANNEL_OPTIONS = [
     ("grpc.max_reconnect_backoff_ms", 2000),
 ]
 _RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+# A chunk late by more than this is not worth the wait: the final answer follows anyway.
+_CHUNK_TIMEOUT_SECONDS = 2.0
 
 
 class ResultSender:
@@ -62,6 +64,7 @@ class ResultSender:
         self._stubs = {endpoint: worker_callback_pb2_grpc.WorkerCallbackStub(channel)
                        for endpoint, channel in self._channels.items()}
         self._in_flight: set[grpc.Future] = set()
+        self._no_streaming: set[str] = set()  # endpoints that answered SendChunk UNIMPLEMENTED
         self._closed = False
         self._lock = threading.Lock()
 
@@ -103,6 +106,22 @@ class ResultSender:
                             result.task_id, ack.message)
             return ack.success
         return False
+
+    def send_chunk(self, endpoint: str, chunk: TaskChunk) -> bool:
+        """Part of an answer, best effort: one try, a short deadline. False means stop
+        streaming this task (refused, unreachable, or a master without SendChunk, which is
+        then not asked again)."""
+        if endpoint in self._no_streaming or self._closed or self._stopping.is_set():
+            return False
+        try:
+            ack = self._stubs[endpoint].SendChunk(chunk, timeout=_CHUNK_TIMEOUT_SECONDS)
+        except grpc.RpcError as exc:
+            if exc.code() == grpc.StatusCode.UNIMPLEMENTED:  # type: ignore[attr-defined]
+                log.info("the master at %s takes no streamed chunks; sending whole answers",
+                         endpoint)
+                self._no_streaming.add(endpoint)
+            return False
+        return bool(ack.success)
 
     def close(self) -> None:
         """Cancels the calls in flight and refuses new ones; closes the channels."""

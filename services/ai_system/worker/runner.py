@@ -1,7 +1,8 @@
 """The worker's one processing thread: takes tasks one at a time and returns their results.
 
 Per task: check that its result may go where the task says, report busy, ask the
-provider, simulate the work, send the result over gRPC, report idle. The two reports go out
+provider (with STREAM_ANSWERS, passing the answer on in chunks as it is written), simulate
+the work, send the result over gRPC, report idle. The two reports go out
 only with PUBLISH_TASK_STATUS, except an idle after a task that was refused or whose result
 could not be delivered: it makes the master requeue the task at once. A provider failure
 becomes a result with ``error`` and ``error_kind`` set, so the user hears about it (or the
@@ -22,6 +23,7 @@ from ai_system.config import WorkerSettings
 from ai_system.protocol import WorkerStatus, now_ms
 from ai_system.rpc.worker_callback_pb2 import TaskResult
 from ai_system.worker.callback import ResultSender
+from ai_system.worker.chunks import ChunkStream
 from ai_system.worker.metrics import WorkerMetrics
 from ai_system.worker.providers.errors import ProviderError
 from ai_system.worker.providers.factory import Providers
@@ -47,6 +49,7 @@ class TaskRunner:
         self._worker_id = settings.worker_id
         self._simulated_seconds = settings.simulated_work_seconds
         self._per_task_status = settings.publish_task_status
+        self._stream_answers = settings.stream_answers
         self._providers = providers
         self._sender = sender
         self._tasks = tasks
@@ -100,10 +103,15 @@ class TaskRunner:
         if self._per_task_status:
             self._publish_status(busy)
         provider = self._providers.choose(task.api_key)
+        chunks = (ChunkStream(self._sender, task, self._worker_id) if self._stream_answers
+                  else None)
         asked_at = time.monotonic()
         text, error, error_kind, model = "", "", "", provider.model
         try:
-            answer = provider.ask(task.query, task.api_key)
+            answer = provider.ask(task.query, task.api_key,
+                                  chunks.add if chunks is not None else None)
+            if chunks is not None:
+                chunks.flush()
             text, model = answer.text, answer.model
         except ProviderError as exc:
             error, error_kind = str(exc), exc.kind

@@ -194,3 +194,25 @@ def test_a_banner_says_when_the_server_is_unreachable(
     system.start_master(wait=True)
     WebDriverWait(browser, TIMEOUT).until(
         lambda d: not d.find_element(By.ID, "banner").is_displayed())
+
+
+def test_a_streamed_answer_grows_in_the_page_then_becomes_the_answer(
+        system_factory: SystemFactory, browser: webdriver.Chrome, artifacts: Path) -> None:
+    with StandIn("openai") as llm:
+        llm.stream_pause_seconds = 0.4  # a word every 0.4 s: slow enough to be seen
+        system = system_factory(workers=1, simulated_seconds=0, env={
+            "LLM_PROVIDER": "openai", "OPENAI_API_KEYS": "k", "LLM_BASE_URL": llm.base_url})
+        open_chat(browser, system.url + "/")
+        reply = ask(browser, "Tell me slowly about streaming answers")
+        wait = WebDriverWait(browser, TIMEOUT)
+        partial = wait.until(lambda _: reply.find_elements(By.CSS_SELECTOR, ".partial")
+                             and len(reply.text.split()) >= 3 and reply)
+        growing = partial.find_element(By.CLASS_NAME, "partial").text
+        assert growing.startswith("stand-in answer:")
+        assert "streaming answers" not in growing  # not finished yet
+        browser.save_screenshot(str(artifacts / "chat-streaming.png"))
+        wait.until(lambda _: "answer" in (reply.get_attribute("class") or "").split())
+    final = reply.find_element(By.CLASS_NAME, "markdown").text
+    assert final == "stand-in answer: Tell me slowly about streaming answers"
+    assert not reply.find_elements(By.CSS_SELECTOR, ".partial, .cursor")
+    browser.save_screenshot(str(artifacts / "chat-streamed.png"))

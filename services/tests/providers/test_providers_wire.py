@@ -185,3 +185,28 @@ def test_deepseek_uses_the_openai_wire_format() -> None:
         assert (answer.provider, answer.model) == ("deepseek", "deepseek-chat")
         assert server.keys_seen == ["ds-key"]
         assert server.seen[0].body["model"] == "deepseek-chat"
+
+
+def test_a_streamed_answer_arrives_in_pieces_that_add_up_to_the_answer(
+        stand_in: StandIn) -> None:
+    provider = providers_for(stand_in, "key-a").choose("")
+    pieces: list[str] = []
+    answer = provider.ask("Stream it, please", on_text=pieces.append)
+    assert answer.text == "stand-in answer: Stream it, please"
+    assert len(pieces) == 5 and "".join(pieces) == answer.text
+    seen = stand_in.seen[0]
+    if stand_in.dialect == "openai":
+        assert seen.body["stream"] is True
+    else:
+        assert re.fullmatch(r"/v1(beta)?/models/test-model:streamGenerateContent\?alt=sse",
+                            seen.path)
+
+
+def test_a_streamed_request_fails_with_the_same_kinds_of_error(stand_in: StandIn) -> None:
+    stand_in.behaviour["key-a"] = 429
+    stand_in.behaviour["key-b"] = 500
+    pieces: list[str] = []
+    with pytest.raises(ProviderError) as failed:
+        providers_for(stand_in, "key-a,key-b").choose("").ask("?", on_text=pieces.append)
+    assert failed.value.kind == "upstream" and pieces == []
+    assert stand_in.keys_seen == ["key-a", "key-b"]  # the 429 rotated to the next key

@@ -15,6 +15,7 @@ from typing import Any
 import socketio
 
 from ai_system.protocol import (
+    EVENT_AI_CHUNK,
     EVENT_AI_RESPONSE,
     EVENT_SESSION,
     EVENT_TASK_ERROR,
@@ -23,8 +24,8 @@ from ai_system.protocol import (
     EVENT_USER_QUERY,
 )
 
-EVENTS = (EVENT_SESSION, EVENT_TASK_QUEUED, EVENT_TASK_RETRYING, EVENT_AI_RESPONSE,
-          EVENT_TASK_ERROR)
+EVENTS = (EVENT_SESSION, EVENT_TASK_QUEUED, EVENT_TASK_RETRYING, EVENT_AI_CHUNK,
+          EVENT_AI_RESPONSE, EVENT_TASK_ERROR)
 
 
 @dataclass(frozen=True)

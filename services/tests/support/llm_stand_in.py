@@ -1,8 +1,10 @@
 """Local HTTP stand-ins for the LLM APIs, speaking their real wire formats.
 
-``StandIn`` serves OpenAI's POST /v1/chat/completions (key in ``Authorization: Bearer``)
-or Gemini's POST /v1[beta]/models/{model}:generateContent (key in ``x-goog-api-key``), with
-the bodies the real services send for success, a rejected key, 429 and server errors.
+``StandIn`` serves OpenAI's POST /v1/chat/completions (key in ``Authorization: Bearer``;
+with ``"stream": true``, server-sent ``chat.completion.chunk`` events and ``[DONE]``) or
+Gemini's POST /v1[beta]/models/{model}:generateContent and :streamGenerateContent?alt=sse
+(key in ``x-goog-api-key``), with the bodies the real services send for success, a rejected
+key, 429 and server errors.
 Each key gets a behaviour; every request is recorded so tests can see which key was used.
 Besides HTTP statuses: "slow" answers after ``slow_seconds``; "html-502" is what a proxy in
 front of the API says when the API is down; "trickle" sends the headers, then one byte
@@ -13,6 +15,7 @@ out, so the call hangs on although each SDK read has its timeout.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -79,6 +82,8 @@ class StandIn:
         self.behaviour: dict[str, Behaviour | list[Behaviour]] = {}
         self.seen: list[Seen] = []
         self.slow_seconds = SLOW_SECONDS
+        # Between the pieces of a streamed answer (a word each).
+        self.stream_pause_seconds = 0.0
         self._released = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
@@ -122,6 +127,28 @@ class StandIn:
             return status, maker(status, key)
         return 200, self._success(path, body)
 
+    def answer_text(self, path: str, body: dict[str, Any]) -> str:
+        question = (body["messages"][-1]["content"] if self.dialect == "openai"
+                    else body["contents"][-1]["parts"][0]["text"])
+        return f"stand-in answer: {question}"
+
+    def stream_events(self, path: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+        """The server-sent events of a streamed answer, a word per event."""
+        words = re.findall(r"\S+\s*", self.answer_text(path, body))
+        if self.dialect == "openai":
+            def event(delta: dict[str, str], finish: str | None) -> dict[str, Any]:
+                return {"id": "chatcmpl-standin-1", "object": "chat.completion.chunk",
+                        "created": int(time.time()), "model": body["model"],
+                        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+            return ([event({"role": "assistant", "content": ""}, None)]
+                    + [event({"content": word}, None) for word in words]
+                    + [event({}, "stop")])
+        model = path.split("?", 1)[0].rsplit("/", 1)[-1].split(":", 1)[0]
+        return [{"candidates": [{"content": {"parts": [{"text": word}], "role": "model"},
+                                 **({"finishReason": "STOP"} if last else {}), "index": 0}],
+                 "modelVersion": model}
+                for last, word in ((i == len(words) - 1, w) for i, w in enumerate(words))]
+
     def _success(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         if self.dialect == "openai":
             question = body["messages"][-1]["content"]
@@ -164,12 +191,17 @@ class StandIn:
                 behaviour = stand_in.next_behaviour(key)
                 status, payload = stand_in.respond(self.path, key, body, behaviour)
                 data = json.dumps(payload).encode()
+                streamed = bool(body.get("stream")) or "streamGenerateContent" in self.path
                 try:
                     if behaviour == "trickle":
-                        self._trickle(data)
+                        self._trickle(data, stand_in.stream_events(self.path, body)
+                                      if streamed else None)
                         return
                     if behaviour == "html-502":
                         self._html_502()
+                        return
+                    if status == 200 and streamed:
+                        self._stream(stand_in.stream_events(self.path, body))
                         return
                     self.send_response(status)
                     self.send_header("Content-Type", "application/json")
@@ -179,7 +211,17 @@ class StandIn:
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client timed out and left, as the timeout test intends
 
-            def _trickle(self, data: bytes) -> None:
+            def _trickle(self, data: bytes, events: list[dict[str, Any]] | None) -> None:
+                # A byte at a time until released: each read is quick, the whole never ends.
+                if events is not None:  # a stream: SSE comments, then the events
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/event-stream")
+                    self.end_headers()
+                    while not stand_in._released.wait(0.1):
+                        self.wfile.write(b":\n")
+                        self.wfile.flush()
+                    self._events(events)
+                    return
                 # HTTP/1.0 without Content-Length: the body ends when the connection does.
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
@@ -188,6 +230,22 @@ class StandIn:
                     self.wfile.write(b" ")  # JSON may start with any amount of whitespace
                     self.wfile.flush()
                 self.wfile.write(data)
+
+            def _stream(self, events: list[dict[str, Any]]) -> None:
+                # HTTP/1.0: the event stream ends when the connection closes.
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.end_headers()
+                self._events(events)
+
+            def _events(self, events: list[dict[str, Any]]) -> None:
+                for event in events:
+                    self.wfile.write(b"data: " + json.dumps(event).encode() + b"\n\n")
+                    self.wfile.flush()
+                    if stand_in.stream_pause_seconds:
+                        time.sleep(stand_in.stream_pause_seconds)
+                if stand_in.dialect == "openai":
+                    self.wfile.write(b"data: [DONE]\n\n")
 
             def _html_502(self) -> None:
                 page = b"<html><body><h1>502 Bad Gateway</h1></body></html>"

@@ -21,13 +21,14 @@ _SETTINGS = re.compile(
     r"^(MQTT_|WEB_|GRPC_|LLM_|LOG_LEVEL|MAX_|TASK_TIMEOUT|PENDING_RESULTS|WORKER_ID|NODE_NAME"
     r"|USER_KEY_PROVIDER|KEY_COOLDOWN|SIMULATED_WORK|HEARTBEAT|HEALTH_FILE|STATE_DIR|SESSION_"
     r"|ADDRESS_|RETRY_BACKOFF|BROKER_GRACE|ASSIGN_ACK|OPERATOR_TOKEN|METRICS_"
-    r"|PUBLISH_TASK_STATUS)|_API_KEYS(_FILE)?$")
+    r"|PUBLISH_TASK_STATUS|STREAM_ANSWERS|OFFLINE_WORD)|_API_KEYS(_FILE)?$")
 
 
 def hermetic_env() -> dict[str, str]:
     """The caller's environment without any setting, so no worker calls a real LLM."""
     env = {name: value for name, value in os.environ.items() if not _SETTINGS.search(name)}
-    env.update(LLM_PROVIDER="offline", LOG_LEVEL="INFO")
+    # Offline answers stream at once: the streaming path runs, without its pace.
+    env.update(LLM_PROVIDER="offline", LOG_LEVEL="INFO", OFFLINE_WORD_SECONDS="0")
     return env
 
 

@@ -18,6 +18,7 @@ from ai_system.master.dispatcher import (
     RefusedError,
     Retrying,
     UnknownWorkerError,
+    WorkerChunk,
     WorkerResult,
 )
 from ai_system.master.fairqueue import FairQueue
@@ -831,3 +832,30 @@ def test_a_worker_that_never_acknowledges_is_only_held_to_the_deadline() -> None
     submit(d, "t1", now=0.0)
     assert expire(d, 20.0) == []
     assert worker_state(d, "w1")["task_id"] == "t1"
+
+
+# --- streamed chunks -------------------------------------------------------------------------
+
+def chunk(d: Dispatcher, task_id: str, worker_id: str, seq: int, attempt: int = 1,
+          token_value: str | None = None) -> tuple[Ack, list[Effect]]:
+    return d.chunk(0.0, WorkerChunk(task_id=task_id, worker_id=worker_id, seq=seq,
+                                    text=f"part {seq} ", attempt=attempt,
+                                    result_token=token(task_id) if token_value is None
+                                    else token_value))
+
+
+def test_chunks_of_the_current_attempt_reach_the_session_others_are_refused() -> None:
+    d = make()
+    register(d, "w1")
+    register(d, "w2")
+    submit(d, "t1", request_id="r1")  # w1, attempt 1
+    ack, effects = chunk(d, "t1", "w1", 0)
+    assert ack.success
+    assert [e.payload() for e in effects] == [
+        {"task_id": "t1", "seq": 0, "text": "part 0 ", "attempt": 1, "request_id": "r1"}]
+    assert chunk(d, "t1", "w1", 1, token_value="guessed")[0].success is False
+    status(d, "w1", "offline")  # attempt 2 goes to w2
+    assert chunk(d, "t1", "w1", 2)[0] == Ack(False, "not the current attempt")
+    assert chunk(d, "t1", "w2", 0, attempt=2)[0].success
+    result(d, "t1", "w2", response="all of it")
+    assert chunk(d, "t1", "w2", 1, attempt=2)[0] == Ack(False, "unknown task")

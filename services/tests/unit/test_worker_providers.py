@@ -83,7 +83,7 @@ class ScriptedProvider(KeyedProvider[str]):
     def _make_client(self, key: str) -> str:
         return f"client-for-{key}"
 
-    def _complete(self, client: str, query: str, key: str) -> str:
+    def _complete(self, client: str, query: str, key: str, on_text: object = None) -> str:
         self.used.append(key)
         assert client == f"client-for-{key}"
         if key in self.limited:

@@ -33,7 +33,7 @@ class FakeProvider(Provider):
         self.outcome = outcome
         self.asked: list[tuple[str, str]] = []
 
-    def ask(self, query: str, user_key: str = "") -> Answer:
+    def ask(self, query: str, user_key: str = "", on_text: object = None) -> Answer:
         self.asked.append((query, user_key))
         if self.outcome is not None:
             raise self.outcome

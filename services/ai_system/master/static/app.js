@@ -1,6 +1,7 @@
 // The web chat: one Socket.IO connection to the master, one "entry" per question.
 // Events follow protos/README.md: we emit `user-query` {query, api_key?, request_id} and
-// receive `session`, `task-queued`, `task-retrying`, `ai-response` and `task-error`, matched
+// receive `session`, `task-queued`, `task-retrying`, `ai-chunk` (the answer growing),
+// `ai-response` and `task-error`, matched
 // to their question by request_id (or task_id). All text from users or the LLM goes through
 // textContent, never innerHTML.
 (() => {
@@ -90,7 +91,8 @@
       if (old.taskId) byTask.delete(old.taskId);
       old.view.row.remove();
     }
-    const plain = entries.map(({ view, ...data }) => data);
+    const plain = entries.map(({ view, partial, partialAttempt, partialSeq, ...data }) => (
+      data.state === "streaming" ? { ...data, state: "running" } : data));
     storage.set(STORAGE.conversation, JSON.stringify(plain));
   }
 
@@ -122,7 +124,7 @@
   }
 
   function isPending(entry) {
-    return ["sending", "queued", "running", "retrying"].includes(entry.state);
+    return ["sending", "queued", "running", "retrying", "streaming"].includes(entry.state);
   }
 
   function update(entry, changes) {
@@ -205,6 +207,11 @@
       reply.classList.add("answer");
       reply.appendChild(renderMarkdown(entry.answer || ""));
       reply.appendChild(renderMeta(entry.meta || {}));
+    } else if (entry.state === "streaming") {
+      reply.classList.add("pending", "streaming");
+      const partial = node("p", "message-text partial", entry.partial || "");
+      partial.appendChild(node("span", "cursor"));
+      reply.appendChild(partial);
     } else if (entry.state === "error") {
       reply.classList.add("error");
       reply.setAttribute("role", "alert");
@@ -372,6 +379,21 @@
   socket.on("task-retrying", (payload) => {
     const entry = payload && findEntry(payload, false);
     if (entry && isPending(entry)) update(entry, { state: "retrying", retry: payload });
+  });
+
+  // Chunks are deltas of the current attempt, in order; a new attempt starts over. They
+  // are not stored: the final ai-response is.
+  socket.on("ai-chunk", (payload) => {
+    const entry = payload && findEntry(payload, false);
+    if (!entry || !isPending(entry) || typeof payload.text !== "string") return;
+    if (entry.state !== "streaming" || entry.partialAttempt !== payload.attempt) {
+      Object.assign(entry, { state: "streaming", partial: "", partialAttempt: payload.attempt,
+        partialSeq: 0 });
+    }
+    if (payload.seq !== entry.partialSeq) return;  // a gap or a repeat: wait for the answer
+    entry.partial += payload.text;
+    entry.partialSeq += 1;
+    updateReply(entry);
   });
 
   socket.on("ai-response", (payload) => {

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from abc import ABC, abstractmethod
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -24,6 +25,8 @@ from ai_system.worker.providers.keys import KeyPool
 _CLIENT_CACHE_SIZE = 32
 
 ClientT = TypeVar("ClientT")
+# Receives the answer's text as it is written, a piece at a time (the worker streams it on).
+TextSink = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -40,8 +43,9 @@ class Provider(ABC):
     model: str
 
     @abstractmethod
-    def ask(self, query: str, user_key: str = "") -> Answer:
-        """The answer, or a ``ProviderError`` whose message is meant for the user."""
+    def ask(self, query: str, user_key: str = "", on_text: TextSink | None = None) -> Answer:
+        """The answer, or a ``ProviderError`` whose message is meant for the user. With
+        ``on_text``, the text also goes there as it is written."""
 
 
 @dataclass(frozen=True)
@@ -73,13 +77,15 @@ class KeyedProvider(Provider, Generic[ClientT]):
         """A new SDK client using ``key``."""
 
     @abstractmethod
-    def _complete(self, client: ClientT, query: str, key: str) -> str:
-        """The answer text; SDK exceptions translated (``key`` only to redact messages)."""
+    def _complete(self, client: ClientT, query: str, key: str,
+                  on_text: TextSink | None) -> str:
+        """The answer text, streamed to ``on_text`` if given; SDK exceptions translated
+        (``key`` only to redact messages)."""
 
-    def ask(self, query: str, user_key: str = "") -> Answer:
+    def ask(self, query: str, user_key: str = "", on_text: TextSink | None = None) -> Answer:
         if user_key:
             try:
-                return self._answer(query, user_key)
+                return self._answer(query, user_key, on_text)
             except RateLimitedError:
                 raise QuotaExhaustedError(
                     f"Your {self.name} API key is rate-limited or out of quota (HTTP 429); "
@@ -92,13 +98,13 @@ class KeyedProvider(Provider, Generic[ClientT]):
         for _ in range(len(self._pool)):
             key = self._pool.acquire(self.name)
             try:
-                return self._answer(query, key)
+                return self._answer(query, key, on_text)
             except RateLimitedError:
                 self._pool.cool_down(key)
         raise self._pool.exhausted_error(self.name)
 
-    def _answer(self, query: str, key: str) -> Answer:
-        text = self._complete(self._client(key), query, key)
+    def _answer(self, query: str, key: str, on_text: TextSink | None) -> Answer:
+        text = self._complete(self._client(key), query, key, on_text)
         return Answer(text=text, provider=self.name, model=self.model)
 
     def _client(self, key: str) -> ClientT:

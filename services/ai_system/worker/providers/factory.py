@@ -31,7 +31,8 @@ class Providers:
         ), self.pool)
         self.for_user_keys = keyed
         self.default: Provider = (
-            OfflineProvider(settings.model, settings.user_key_provider) if offline else keyed)
+            OfflineProvider(settings.model, settings.user_key_provider,
+                            settings.offline_word_seconds) if offline else keyed)
 
     def choose(self, user_key: str) -> Provider:
         return self.for_user_keys if user_key else self.default

@@ -6,7 +6,7 @@ import httpx2
 from google import genai
 from google.genai import errors, types
 
-from ai_system.worker.providers.base import KeyedProvider
+from ai_system.worker.providers.base import KeyedProvider, TextSink
 from ai_system.worker.providers.errors import (
     BadKeyError,
     ProviderError,
@@ -26,8 +26,11 @@ class GeminiProvider(KeyedProvider[genai.Client]):
                                     timeout=int(self.endpoint.timeout_seconds * 1000))
         return genai.Client(api_key=key, vertexai=False, http_options=options)
 
-    def _complete(self, client: genai.Client, query: str, key: str) -> str:
+    def _complete(self, client: genai.Client, query: str, key: str,
+                  on_text: TextSink | None) -> str:
         try:
+            if on_text is not None:
+                return self._stream(client, query, on_text)
             response = client.models.generate_content(model=self.model, contents=query)
         except errors.APIError as exc:
             raise self._translate(exc, key) from None
@@ -41,6 +44,20 @@ class GeminiProvider(KeyedProvider[genai.Client]):
             reason = response.candidates[0].finish_reason if response.candidates else None
             raise UpstreamError(f"{self.name} returned no text (finish reason: {reason}).")
         return response.text
+
+    def _stream(self, client: genai.Client, query: str, on_text: TextSink) -> str:
+        """streamGenerateContent: each response's text passed on as it arrives."""
+        parts: list[str] = []
+        reason = None
+        for response in client.models.generate_content_stream(model=self.model, contents=query):
+            if response.candidates:
+                reason = response.candidates[0].finish_reason or reason
+            if response.text:
+                parts.append(response.text)
+                on_text(response.text)
+        if not parts:
+            raise UpstreamError(f"{self.name} returned no text (finish reason: {reason}).")
+        return "".join(parts)
 
     def _translate(self, exc: errors.APIError, key: str) -> ProviderError:
         name, code = self.name, exc.code

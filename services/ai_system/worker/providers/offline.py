@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from ai_system.worker.providers.base import Answer, Provider
+import re
+import time
+
+from ai_system.worker.providers.base import Answer, Provider, TextSink
 
 _EXCERPT_CHARS = 200
 
@@ -12,15 +15,22 @@ class OfflineProvider(Provider):
 
     name = "offline"
 
-    def __init__(self, model: str, user_key_provider: str) -> None:
+    def __init__(self, model: str, user_key_provider: str, word_seconds: float = 0.0) -> None:
         self.model = model
+        self._word_seconds = word_seconds  # the pace of a streamed answer
         self._hint = (
             "This worker runs the offline provider because it has no LLM API key. For real "
             "answers, configure GEMINI_API_KEYS, DEEPSEEK_API_KEYS or OPENAI_API_KEYS on the "
             f"workers, or type your own {user_key_provider} API key in the chat.")
 
-    def ask(self, query: str, user_key: str = "") -> Answer:
+    def ask(self, query: str, user_key: str = "", on_text: TextSink | None = None) -> Answer:
         excerpt = query if len(query) <= _EXCERPT_CHARS else query[:_EXCERPT_CHARS] + "..."
         text = (f"[offline answer, no LLM was asked] Your question has {len(query.split())} "
                 f"words and {len(query)} characters: \"{excerpt}\". {self._hint}")
+        if on_text is not None:
+            # Word by word, as an LLM would write it.
+            for word in re.findall(r"\S+\s*", text):
+                on_text(word)
+                if self._word_seconds:
+                    time.sleep(self._word_seconds)
         return Answer(text=text, provider=self.name, model=self.model)

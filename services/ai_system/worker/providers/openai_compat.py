@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import openai
+from openai.types.chat import ChatCompletionMessageParam
 
-from ai_system.worker.providers.base import KeyedProvider
+from ai_system.worker.providers.base import KeyedProvider, TextSink
 from ai_system.worker.providers.errors import (
     BadKeyError,
     ProviderError,
@@ -26,10 +27,13 @@ class OpenAICompatProvider(KeyedProvider[openai.OpenAI]):
         return openai.OpenAI(api_key=key, base_url=self.endpoint.base_url or None,
                              timeout=self.endpoint.timeout_seconds, max_retries=0)
 
-    def _complete(self, client: openai.OpenAI, query: str, key: str) -> str:
+    def _complete(self, client: openai.OpenAI, query: str, key: str,
+                  on_text: TextSink | None) -> str:
+        messages: list[ChatCompletionMessageParam] = [{"role": "user", "content": query}]
         try:
-            completion = client.chat.completions.create(
-                model=self.model, messages=[{"role": "user", "content": query}])
+            if on_text is not None:
+                return self._stream(client, messages, on_text)
+            completion = client.chat.completions.create(model=self.model, messages=messages)
         except openai.OpenAIError as exc:
             raise self._translate(exc, key) from None
         if not completion.choices:
@@ -39,6 +43,25 @@ class OpenAICompatProvider(KeyedProvider[openai.OpenAI]):
             raise UpstreamError(
                 f"{self.name} returned an empty answer (finish reason: {choice.finish_reason}).")
         return choice.message.content
+
+    def _stream(self, client: openai.OpenAI, messages: list[ChatCompletionMessageParam],
+                on_text: TextSink) -> str:
+        """The answer as server-sent chunks (``stream=True``), each delta passed on."""
+        parts: list[str] = []
+        finish = None
+        with client.chat.completions.create(model=self.model, messages=messages,
+                                            stream=True) as stream:
+            for chunk in stream:
+                if not chunk.choices:
+                    continue
+                choice = chunk.choices[0]
+                finish = choice.finish_reason or finish
+                if choice.delta.content:
+                    parts.append(choice.delta.content)
+                    on_text(choice.delta.content)
+        if not parts:
+            raise UpstreamError(f"{self.name} returned an empty answer (finish reason: {finish}).")
+        return "".join(parts)
 
     def _translate(self, exc: openai.OpenAIError, key: str) -> ProviderError:
         name = self.name
