@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ai_system import cli
+
 LineSink = Callable[[str, str], None]
 """Receives ``(process name, line)`` for every line a child writes."""
 
@@ -514,10 +516,9 @@ class _Printer:
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="ai-system-local",
-        description="Run Mosquitto, the master and N workers on this machine (no Docker). "
-                    "Other settings come from the environment (see services/README.md).")
+    parser = cli.parser(
+        "ai-system-local",
+        "Run Mosquitto, the master and N workers on this machine (no Docker).")
     parser.add_argument("--workers", type=int, default=3, help="number of workers (3)")
     parser.add_argument("--web-port", type=int, default=8888, help="web chat port (8888)")
     parser.add_argument("--grpc-port", type=int, default=50051, help="master gRPC port (50051)")

@@ -19,6 +19,7 @@ from typing import Any
 from prometheus_client import start_http_server
 from werkzeug.serving import WSGIRequestHandler, make_server
 
+from ai_system.cli import parser
 from ai_system.config import MasterSettings, load_or_report
 from ai_system.master.app import create_app
 from ai_system.master.bus import MasterBus
@@ -77,7 +78,9 @@ def _open_state(settings: MasterSettings) -> tuple[Journal | None, bytes, str]:
     return journal, secret, token
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser("ai-master", "The ai-system's master: the web chat, the MQTT dispatcher and the "
+           "gRPC result server in one process.").parse_args(argv)
     settings = load_or_report(MasterSettings.from_env, "ai-master")
     if settings is None:
         return 2

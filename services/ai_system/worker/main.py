@@ -8,6 +8,7 @@ import sys
 
 from prometheus_client import start_http_server
 
+from ai_system.cli import parser
 from ai_system.config import WorkerSettings, load_or_report
 from ai_system.mqtt import MqttLogHandler, configure_logging
 from ai_system.signals import stop_on_signals
@@ -26,7 +27,9 @@ _QUIET_LOGGERS = ("httpx", "httpx2", "openai", "google_genai")
 _RUNNER_JOIN_SECONDS = 2.0
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser("ai-worker", "One ai-system worker: takes tasks from MQTT one at a time, asks its "
+           "LLM provider, returns the results to the master over gRPC.").parse_args(argv)
     settings = load_or_report(WorkerSettings.from_env, "ai-worker")
     if settings is None:
         return 2
