@@ -194,6 +194,9 @@ class MasterSettings:
     # A worker that reports busy on its tasks must do so this soon after a hand-over, or
     # it is taken to be gone and the task goes to another (0: wait for the deadline).
     assign_ack_seconds: float = 10.0
+    # Accept a result without task id and token (the original assignment's workers) for the
+    # task its worker holds: anyone who knows a worker id and a session id could then forge.
+    accept_untokened_results: bool = False
     # Prometheus metrics (/metrics) on this address and port (0: none); not the web port,
     # so that the published chat does not show them.
     metrics_host: str = "0.0.0.0"
@@ -245,6 +248,8 @@ class MasterSettings:
             broker_grace_seconds=_float(
                 env, "BROKER_GRACE_SECONDS", cls.broker_grace_seconds),
             assign_ack_seconds=_float(env, "ASSIGN_ACK_SECONDS", cls.assign_ack_seconds),
+            accept_untokened_results=_bool(env, "ACCEPT_UNTOKENED_RESULTS",
+                                           cls.accept_untokened_results),
             metrics_host=_get(env, "METRICS_HOST", cls.metrics_host),
             metrics_port=_int(env, "METRICS_PORT", cls.metrics_port),
             log_level=_get(env, "LOG_LEVEL", cls.log_level).upper(),

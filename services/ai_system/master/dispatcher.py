@@ -273,6 +273,7 @@ class Counters:
     duplicates: int = 0
     unknown_results: int = 0
     forged_results: int = 0  # the result token did not match
+    untokened_results: int = 0  # accepted without a token (ACCEPT_UNTOKENED_RESULTS)
     rejected: Counter[str] = field(default_factory=Counter)  # refusals by reason
     # Provider failures the workers reported, by (provider, error kind).
     provider_errors: Counter[tuple[str, str]] = field(default_factory=Counter)
@@ -300,6 +301,7 @@ class Dispatcher:
         finished_memory: int = 10_000,
         forget_offline_after: float = 3600.0,
         wall_offset: float = 0.0,
+        accept_untokened: bool = False,
     ) -> None:
         self._grpc_endpoint = grpc_endpoint
         self._task_timeout = task_timeout
@@ -322,6 +324,9 @@ class Dispatcher:
         self._forget_offline_after = forget_offline_after
         # time.time() - time.monotonic(): messages and the journal carry wall-clock times.
         self._wall_offset = wall_offset
+        # Workers of the original protocol send neither task id nor token: their result for
+        # the task they hold counts only if the operator says so.
+        self._accept_untokened = accept_untokened
         self._workers: dict[str, Worker] = {}
         # Workers ready for a task, longest-waiting first: popping the front is both O(1)
         # and fair (the least recently busy worker gets the next task).
@@ -436,14 +441,17 @@ class Dispatcher:
         """A worker's answer (or provider error) for a task; the first answer wins.
 
         Only a result carrying the task's token counts. A worker of the original protocol
-        sends no task id: its held task is meant if the session matches.
+        sends no task id: its held task is meant if the session matches; without a token
+        too, it counts only where the operator accepts untokened results.
         """
         worker_id, task_id = result.worker_id, result.task_id
         sender = self._workers.get(worker_id)
+        held_match = False
         if not task_id and sender is not None and sender.task_id:
             held = self._tasks.get(sender.task_id)
             if held is not None and held.session_id == result.session_id:
-                task_id = held.task_id
+                task_id, held_match = held.task_id, True
+        untokened = (held_match and not result.result_token and self._accept_untokened)
         if task_id in self._finished:
             if not _same(result.result_token, self._finished[task_id]):
                 return self._forged(), []
@@ -457,7 +465,9 @@ class Dispatcher:
         if task is None:
             self.counters.unknown_results += 1
             return Ack(False, "unknown task"), []
-        if not _same(result.result_token, task.result_token):
+        if untokened and task.worker_id == worker_id:
+            self.counters.untokened_results += 1
+        elif not _same(result.result_token, task.result_token):
             return self._forged(), []
         current = task.state == "assigned" and task.worker_id == worker_id
         if result.error:

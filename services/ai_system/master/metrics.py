@@ -34,6 +34,7 @@ _COUNTERS = {
     "duplicates": "Results for tasks already finished (ignored).",
     "unknown_results": "Results for tasks the master does not know.",
     "forged_results": "Results refused because their result token did not match.",
+    "untokened_results": "Results accepted without a token (ACCEPT_UNTOKENED_RESULTS).",
 }
 
 

@@ -4,6 +4,11 @@ answer as it is written), served from a thread pool.
 The plain port serves the workers of the overlay network; an optional second port speaks
 TLS (GRPC_TLS_PORT) for workers outside it. Both reach the same servicer, and every result
 must carry its task's result token whichever way it comes.
+
+The servicer answers under two names: ``ai_system.rpc.WorkerCallback`` and the original
+assignment's ``worker.WorkerCallback``, whose TaskResult has the same field numbers 1-8
+(ours reserves 5, the original's ``api_key``: a user's key that an original worker echoes
+back, dropped on arrival).
 """
 
 from __future__ import annotations
@@ -58,6 +63,22 @@ class ResultServicer(pb_grpc.WorkerCallbackServicer):
         return pb.ResultAck(success=ack.success, message=ack.message)
 
 
+ORIGINAL_SERVICE = "worker.WorkerCallback"
+
+
+def _original_service(servicer: ResultServicer) -> grpc.GenericRpcHandler:
+    """``worker.WorkerCallback/SendResult``: parsed as our TaskResult (1-8 are the same)."""
+    def send_result(request: pb.TaskResult, context: grpc.ServicerContext) -> pb.ResultAck:
+        request.DiscardUnknownFields()  # field 5: the user's key, echoed back
+        return servicer.SendResult(request, context)
+
+    return grpc.method_handlers_generic_handler(ORIGINAL_SERVICE, {
+        "SendResult": grpc.unary_unary_rpc_method_handler(
+            send_result, request_deserializer=pb.TaskResult.FromString,
+            response_serializer=pb.ResultAck.SerializeToString),
+    })
+
+
 def _bind(server: grpc.Server, port: int,
           credentials: grpc.ServerCredentials | None) -> int:
     """Listen on every interface (IPv6 and IPv4, or IPv4 alone); 0 if the port is taken."""
@@ -88,7 +109,9 @@ def serve(handler: ResultHandler, port: int, max_workers: int = 8, tls_port: int
         # Without this a second master could bind the same port and take half the results.
         options=[("grpc.so_reuseport", 0)],
     )
-    pb_grpc.add_WorkerCallbackServicer_to_server(ResultServicer(handler), server)
+    servicer = ResultServicer(handler)
+    pb_grpc.add_WorkerCallbackServicer_to_server(servicer, server)
+    server.add_generic_rpc_handlers([_original_service(servicer)])
     if not _bind(server, port, None):
         raise OSError(f"cannot listen for gRPC on port {port} (GRPC_PORT): is it in use?")
     if tls_port and not _bind(server, tls_port, tls):

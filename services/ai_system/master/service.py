@@ -106,6 +106,7 @@ class MasterService:
             max_pending_per_session=settings.max_pending_per_session,
             max_queued=settings.max_queued,
             ack_timeout=settings.assign_ack_seconds,
+            accept_untokened=settings.accept_untokened_results,
             wall_offset=self._wall_offset,
         )
         self._sessions = Sessions(ttl=settings.pending_results_ttl_seconds)
@@ -245,6 +246,9 @@ class MasterService:
         if not ack.success:
             log.warning("result for task %r from worker %r refused: %s", result.task_id,
                         result.worker_id, ack.message)
+        elif not result.result_token:
+            log.info("accepted a result without a result token from worker %r "
+                     "(ACCEPT_UNTOKENED_RESULTS)", result.worker_id)
         else:
             log.debug("result for task %s from %s: %s", result.task_id, result.worker_id,
                       ack.message)

@@ -168,7 +168,9 @@ class WorkerBus:
     def _beat(self) -> None:
         while not self._closing.wait(self._settings.heartbeat_seconds):
             if self.client.is_connected():
-                self.publish_status(self._state.status())
+                # The registration too: a master that never announces itself (the original
+                # assignment's) learns of a worker started before it within a heartbeat.
+                self._register()
             self._refresh_health()
 
     def _refresh_health(self) -> None:

@@ -43,6 +43,9 @@ _CHANNEL_OPTIONS = [
     ("grpc.max_reconnect_backoff_ms", 2000),
 ]
 _RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+# The original assignment's name of SendResult (package worker); its TaskResult has our
+# field numbers 1-8, so the same message serves.
+ORIGINAL_SEND_RESULT = "/worker.WorkerCallback/SendResult"
 # A chunk late by more than this is not worth the wait: the final answer follows anyway.
 _CHUNK_TIMEOUT_SECONDS = 2.0
 
@@ -63,8 +66,13 @@ class ResultSender:
                           for endpoint in self.endpoints}
         self._stubs = {endpoint: worker_callback_pb2_grpc.WorkerCallbackStub(channel)
                        for endpoint, channel in self._channels.items()}
+        # SendResult per endpoint: ours, or the original assignment's name once a master
+        # answered ours with UNIMPLEMENTED (remembered for the endpoint).
+        self._send_result: dict[str, grpc.UnaryUnaryMultiCallable] = {
+            endpoint: stub.SendResult for endpoint, stub in self._stubs.items()}
         self._in_flight: set[grpc.Future] = set()
         self._no_streaming: set[str] = set()  # endpoints that answered SendChunk UNIMPLEMENTED
+        self._original: set[str] = set()  # endpoints of masters of the original assignment
         self._closed = False
         self._lock = threading.Lock()
 
@@ -78,15 +86,16 @@ class ResultSender:
         ``endpoint`` must be one ``allows``. Gives up early when the worker is stopping (the
         master requeues the task).
         """
-        stub = self._stubs[endpoint]
         attempts = len(self._backoffs) + 1
         for attempt in range(1, attempts + 1):
             try:
-                ack = self._call(stub, result)
+                ack = self._call(endpoint, result)
             except grpc.RpcError as exc:
                 if self._closed:  # cancelled by close()
                     return False
                 code = exc.code()  # type: ignore[attr-defined]
+                if code == grpc.StatusCode.UNIMPLEMENTED and self._use_original(endpoint):
+                    return self.send(endpoint, result)
                 if code not in _RETRYABLE or attempt == attempts:
                     log.error("could not return the result of task %s to %s after %d "
                               "attempt(s): %s %s", result.task_id, endpoint, attempt, code,
@@ -132,12 +141,24 @@ class ResultSender:
             for channel in self._channels.values():
                 channel.close()
 
-    def _call(self, stub: worker_callback_pb2_grpc.WorkerCallbackStub,
-              result: TaskResult) -> ResultAck:
+    def _use_original(self, endpoint: str) -> bool:
+        """Switch ``endpoint`` to the original service name; False if it already was."""
+        with self._lock:
+            if endpoint in self._original:
+                return False
+            self._original.add(endpoint)
+            self._send_result[endpoint] = self._channels[endpoint].unary_unary(
+                ORIGINAL_SEND_RESULT, request_serializer=TaskResult.SerializeToString,
+                response_deserializer=ResultAck.FromString)
+        log.info("the master at %s speaks the original assignment's worker.WorkerCallback: "
+                 "results go there by that name from now on", endpoint)
+        return True
+
+    def _call(self, endpoint: str, result: TaskResult) -> ResultAck:
         with self._lock:
             if self._closed or self._stopping.is_set():
                 raise _Closed
-            call = stub.SendResult.future(result, timeout=self._timeout)
+            call = self._send_result[endpoint].future(result, timeout=self._timeout)
             self._in_flight.add(call)
         try:
             return call.result()

@@ -859,3 +859,18 @@ def test_chunks_of_the_current_attempt_reach_the_session_others_are_refused() ->
     assert chunk(d, "t1", "w2", 0, attempt=2)[0].success
     result(d, "t1", "w2", response="all of it")
     assert chunk(d, "t1", "w2", 1, attempt=2)[0] == Ack(False, "unknown task")
+
+
+def test_a_result_without_task_id_and_token_counts_only_where_the_operator_accepts_it() -> None:
+    for accept in (False, True):
+        d = make(accept_untokened=accept)
+        register(d, "w1")
+        register(d, "w2")
+        submit(d, "t1", session="sess-1")  # w1
+        # Another worker, or the wrong session, never; the holder, only if accepted.
+        assert result(d, "", "w2", session_id="sess-1", result_token="")[0].success is False
+        assert result(d, "", "w1", session_id="other", result_token="")[0].success is False
+        ack, effects = result(d, "", "w1", session_id="sess-1", response="hi", result_token="")
+        assert ack.success is accept
+        assert bool(of_type(effects, Deliver)) is accept
+        assert d.snapshot()["tasks"]["untokened_results"] == int(accept)

@@ -16,7 +16,8 @@ DASHBOARD = (Path(__file__).resolve().parents[3]
              / "roles/ai_system/files/grafana-dashboard.json")
 SNAPSHOT = {
     "tasks": {"submitted": 0, "completed": 0, "failed": 0, "requeued": 0, "retried": 0,
-              "duplicates": 0, "unknown_results": 0, "forged_results": 0, "retrying": 0,
+              "duplicates": 0, "unknown_results": 0, "forged_results": 0, "untokened_results": 0,
+              "retrying": 0,
               "assigned": 0, "rejections": {"session_rate": 1},
               "provider_errors": [{"provider": "gemini", "kind": "timeout", "count": 1}]},
     "queue_depth": 0, "queue_oldest_seconds": 0.0, "workers": [],
