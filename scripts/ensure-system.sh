@@ -3,17 +3,21 @@
 # Docker engine when asked and not yet running. Idempotent; safe to run on every `make`.
 #   scripts/ensure-system.sh mosquitto            (make run)
 #   scripts/ensure-system.sh mosquitto chromium docker   (make test)
+#   scripts/ensure-system.sh go                   (make worker-go: Go, gRPC, Paho, protoc)
 set -euo pipefail
 
 declare -A packages=(
   [mosquitto]="mosquitto mosquitto-clients"
   [chromium]="chromium chromium-driver"
   [docker]="docker.io debootstrap"
+  # The Go worker builds offline in GOPATH mode from these (no module proxy).
+  [go]="golang-go golang-google-grpc-dev golang-github-eclipse-paho.mqtt.golang-dev golang-google-protobuf-dev protobuf-compiler protoc-gen-go protoc-gen-go-grpc"
 )
 declare -A probes=(
   [mosquitto]=/usr/sbin/mosquitto
   [chromium]=/usr/bin/chromedriver
   [docker]=/usr/sbin/dockerd
+  [go]=/usr/bin/protoc-gen-go-grpc
 )
 
 sudo_cmd=()
