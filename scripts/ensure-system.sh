@@ -10,14 +10,15 @@ declare -A packages=(
   [mosquitto]="mosquitto mosquitto-clients"
   [chromium]="chromium chromium-driver"
   [docker]="docker.io debootstrap"
-  # The Go worker builds offline in GOPATH mode from these (no module proxy).
-  [go]="golang-go golang-google-grpc-dev golang-github-eclipse-paho.mqtt.golang-dev golang-google-protobuf-dev protobuf-compiler protoc-gen-go protoc-gen-go-grpc"
+  # The Go worker builds offline in GOPATH mode from these (no module proxy). grpc-dev
+  # accepts golang/protobuf 1.3 or 1.5; only 1.5 marshals what protoc-gen-go 1.28 generates.
+  [go]="golang-go golang-google-grpc-dev golang-github-golang-protobuf-1-5-dev golang-github-eclipse-paho.mqtt.golang-dev golang-google-protobuf-dev protobuf-compiler protoc-gen-go protoc-gen-go-grpc"
 )
 declare -A probes=(
   [mosquitto]=/usr/sbin/mosquitto
   [chromium]=/usr/bin/chromedriver
   [docker]=/usr/sbin/dockerd
-  [go]=/usr/bin/protoc-gen-go-grpc
+  [go]=/usr/share/gocode/src/github.com/golang/protobuf/internal/gengogrpc
 )
 
 sudo_cmd=()
