@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"encoding/hex"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -43,6 +44,9 @@ type bus struct {
 	connected bool
 	healthMu  sync.Mutex
 	stuck     string // the task last reported stuck, reported once
+	// reconnecting: a connection was made before (only onConnect uses it; paho calls it
+	// once per connection).
+	reconnecting bool
 
 	closing     chan struct{}
 	connectDone chan struct{} // the connection loop ended (connected, or closing)
@@ -170,6 +174,10 @@ func newFailureLog(b *bus) *failureLog { return &failureLog{b: b} }
 
 func (f *failureLog) report(err error) {
 	reason := err.Error()
+	if strings.Contains(reason, "x509:") {
+		// The words OpenSSL (and so the Python worker) uses, for one search across workers.
+		reason = "certificate verify failed: " + reason
+	}
 	if reason == f.last && time.Since(f.at) < connectFailureRepeat {
 		return
 	}
@@ -191,8 +199,13 @@ func (b *bus) onConnect(client mqtt.Client) {
 	}
 	b.register()
 	b.refreshHealth()
-	b.log.Infof("connected to %s:%d as %s (provider %s)", b.s.mqtt.host, b.s.mqtt.port,
-		b.s.workerID, b.s.provider)
+	session := "new session"
+	if b.reconnecting {
+		session = "resuming its session" // paho for Go does not say whether the broker kept it
+	}
+	b.reconnecting = true
+	b.log.Infof("connected to %s:%d as %s (provider %s, %s)", b.s.mqtt.host, b.s.mqtt.port,
+		b.s.workerID, b.s.provider, session)
 }
 
 func (b *bus) onConnectionLost(_ mqtt.Client, err error) {
@@ -232,7 +245,7 @@ func (b *bus) onTask(payload []byte) {
 	case err != nil:
 		b.log.Warnf("dropped a malformed task: %v", err)
 	case t.WorkerID != b.s.workerID:
-		b.log.Warnf("dropped task %s addressed to worker %q", t.TaskID, t.WorkerID)
+		b.log.Warnf("dropped task %s addressed to worker %s", t.TaskID, quoted(t.WorkerID))
 	case !b.recent.firstTime(t.TaskID, t.Attempt):
 		b.log.Infof("dropped a redelivery of task %s (attempt %d)", t.TaskID, t.Attempt)
 	default:
@@ -340,13 +353,14 @@ func (b *bus) stop() {
 		Timestamp: nowMillis()}
 	token := b.publish(b.topics.status(), 1, mustJSON(goodbye))
 	if token == nil || !token.WaitTimeout(goodbyeTimeout) || token.Error() != nil {
+		// No DISCONNECT then: the connection ends with the process, and the broker sends
+		// our Last Will instead, which also makes the master requeue the task.
 		b.log.Warnf("could not report offline before disconnecting")
+		return
 	}
 	b.mu.Lock()
 	client := b.client
 	b.connected = false
 	b.mu.Unlock()
-	if client != nil {
-		client.Disconnect(250)
-	}
+	client.Disconnect(250)
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -16,6 +18,16 @@ func (t topics) logs() string         { return t.prefix + "/logs" }
 func (t topics) masterStatus() string { return t.prefix + "/master/status" }
 func (t topics) tasks(workerID string) string {
 	return t.prefix + "/workers/" + workerID + "/tasks"
+}
+
+// quoted is text from a payload as Python's repr shows it ('text'), control characters
+// escaped, so a log line cannot be forged with a newline.
+func quoted(text string) string {
+	if strings.Contains(text, "'") {
+		return strconv.Quote(text)
+	}
+	escaped := strconv.Quote(text)
+	return "'" + strings.ReplaceAll(escaped[1:len(escaped)-1], `\"`, `"`) + "'"
 }
 
 func nowMillis() int64 { return time.Now().UnixNano() / int64(time.Millisecond) }
@@ -98,11 +110,11 @@ func (f *fields) str(name string, required bool) string {
 	text, ok := value.(string)
 	switch {
 	case value == nil && required:
-		f.fail("missing field %q", name)
+		f.fail("missing field %s", quoted(name))
 	case value != nil && !ok:
-		f.fail("field %q must be a string", name)
+		f.fail("field %s must be a string", quoted(name))
 	case required && text == "":
-		f.fail("field %q must not be empty", name)
+		f.fail("field %s must not be empty", quoted(name))
 	}
 	return text
 }
@@ -114,7 +126,7 @@ func (f *fields) number(name string, fallback int64) int64 {
 	}
 	number, ok := value.(float64) // JSON true is a bool here, so it is refused as Python does
 	if !ok {
-		f.fail("field %q must be a number", name)
+		f.fail("field %s must be a number", quoted(name))
 	}
 	return int64(number)
 }

@@ -20,10 +20,10 @@ func TestMalformedTasksAreRefusedWithTheReason(t *testing.T) {
 	for payload, reason := range map[string]string{
 		`not json`: "not JSON",
 		`[1]`:      "JSON object",
-		`{"worker_id":"w","session_id":"s","grpc_endpoint":"m:1"}`:                           `"query"`,
-		`{"worker_id":"w","session_id":"s","query":"","grpc_endpoint":"m:1"}`:                `"query" must not be empty`,
-		`{"worker_id":"w","session_id":"s","query":"q","grpc_endpoint":"m:1","attempt":"2"}`: `"attempt" must be a number`,
-		`{"worker_id":"w","session_id":"s","query":"q","grpc_endpoint":"m:1","api_key":7}`:   `"api_key" must be a string`,
+		`{"worker_id":"w","session_id":"s","grpc_endpoint":"m:1"}`:                           `'query'`,
+		`{"worker_id":"w","session_id":"s","query":"","grpc_endpoint":"m:1"}`:                `'query' must not be empty`,
+		`{"worker_id":"w","session_id":"s","query":"q","grpc_endpoint":"m:1","attempt":"2"}`: `'attempt' must be a number`,
+		`{"worker_id":"w","session_id":"s","query":"q","grpc_endpoint":"m:1","api_key":7}`:   `'api_key' must be a string`,
 	} {
 		if _, err := parseTask([]byte(payload)); err == nil || !strings.Contains(err.Error(), reason) {
 			t.Errorf("%s: got %v, want %s", payload, err, reason)

@@ -63,8 +63,8 @@ func (r *runner) process(delivery received) string {
 	if !r.sender.allows(t.GRPCEndpoint) {
 		// A forged task, or a master advertising an endpoint we were not told about:
 		// neither gets the provider's answer (nor the key's quota).
-		r.log.Warnf("refused task %s: its result would go to %q, which is not one of "+
-			"GRPC_ENDPOINTS (%s)", t.TaskID, t.GRPCEndpoint, r.sender.endpoints())
+		r.log.Warnf("refused task %s: its result would go to %s, which is not one of "+
+			"GRPC_ENDPOINTS (%s)", t.TaskID, quoted(t.GRPCEndpoint), r.sender.endpoints())
 		r.publish(r.state.refuse(t.TaskID))
 		return "refused"
 	}

@@ -5,18 +5,16 @@ settings. Build it first with `make worker-go` (`make test` does)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from support.chat import ChatClient
 from support.llm_stand_in import StandIn
 from support.mqtt import probe_as
-from support.system import SystemFactory, wait_status
+from support.system import GO_WORKER, SystemFactory, wait_status
 
 from ai_system.local import LocalSystem, ManagedProcess, online_workers
 from ai_system.protocol import EVENT_AI_CHUNK, EVENT_AI_RESPONSE, EVENT_TASK_ERROR, Topics
 
-GO_WORKER = Path(__file__).resolve().parents[2] / "worker-go" / "ai-worker-go"
 GO_ID = "go-worker-local-1"
 
 pytestmark = [
