@@ -18,7 +18,8 @@ declare -A probes=(
   [mosquitto]=/usr/sbin/mosquitto
   [chromium]=/usr/bin/chromedriver
   [docker]=/usr/sbin/dockerd
-  [go]=/usr/share/gocode/src/github.com/golang/protobuf/internal/gengogrpc
+  # Several pieces: any one missing installs them all (only golang/protobuf 1.5 has internal/).
+  [go]="/usr/bin/go /usr/bin/protoc-gen-go-grpc /usr/share/gocode/src/github.com/eclipse/paho.mqtt.golang /usr/share/gocode/src/github.com/golang/protobuf/internal"
 )
 
 sudo_cmd=()
@@ -27,7 +28,9 @@ sudo_cmd=()
 missing=()
 for want in "$@"; do
   [ -n "${packages[$want]:-}" ] || { echo "ensure-system: unknown component '$want'" >&2; exit 2; }
-  [ -x "${probes[$want]}" ] || missing+=(${packages[$want]})
+  for probe in ${probes[$want]}; do
+    [ -e "$probe" ] || { missing+=(${packages[$want]}); break; }
+  done
 done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "==> Installing from Debian: ${missing[*]}"
