@@ -9,12 +9,13 @@ ANSIBLE_OPTS ?=
 
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: help run test venv protos check-protos lint test-python test-ansible test-molecule \
-        bench deploy verify scale logs update stop backup teardown clean
+.PHONY: help run test venv protos check-protos lint test-python test-go worker-go go-stubs \
+        test-ansible test-molecule bench deploy verify scale logs update stop backup teardown clean
 
 help:
 	@echo "make run           the web chat on this machine: Mosquitto, master and $(WORKERS) workers"
 	@echo "make test          lint, unit, integration, browser, Ansible checks, Molecule scenarios"
+	@echo "make worker-go     the Go worker, services/worker-go/ai-worker-go (Debian's Go packages)"
 	@echo "make bench         throughput and overhead latency benchmark (writes bench/results/)"
 	@echo "make deploy        ansible-playbook site.yml -i $(INVENTORY)"
 	@echo "make verify|update|stop|backup|teardown|logs [SERVICE=...]"
@@ -34,7 +35,7 @@ run: $(STAMP)
 	$(BIN)/ai-system-local --workers $(WORKERS) --state-dir .state
 
 # --- tests ----------------------------------------------------------------------------
-test: lint check-protos test-python test-ansible test-molecule
+test: lint check-protos test-go test-python test-ansible test-molecule
 
 lint: $(STAMP)
 	cd services && ruff check .
@@ -53,9 +54,37 @@ check-protos: $(STAMP)
 	  { echo "services/ai_system/rpc/$$f is stale: run 'make protos'"; exit 1; }; done && \
 	echo "gRPC stubs match protos/"
 
-test-python: $(STAMP)
+# The integration tests run the Go worker too.
+test-python: $(STAMP) worker-go
 	scripts/ensure-system.sh mosquitto chromium
 	cd services && pytest
+
+# --- the Go worker -----------------------------------------------------------------------
+# Built offline from Debian's packages in GOPATH mode (no module proxy), as a static binary.
+# Its gRPC stubs are generated from protos/ at every build into a git-ignored GOPATH, so
+# they cannot go stale: protoc and its Go plugins are needed for the build anyway.
+GO_DIR := services/worker-go
+GO_TREE := $(abspath $(GO_DIR))/.gopath
+GO_ENV := GO111MODULE=off GOPATH=$(GO_TREE):/usr/share/gocode CGO_ENABLED=0 GOFLAGS=
+CALLBACK_PROTO := protos/ai_system/rpc/worker_callback.proto
+# The .proto has no go_package option: this names the stubs' import path instead.
+GO_STUBS := M$(CALLBACK_PROTO:protos/%=%)=aiworker/rpc
+VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' services/ai_system/__init__.py)
+
+go-stubs:
+	scripts/ensure-system.sh go
+	rm -rf $(GO_TREE)/src/aiworker && mkdir -p $(GO_TREE)/src
+	protoc -I protos --go_out=$(GO_TREE)/src --go_opt=$(GO_STUBS) \
+	  --go-grpc_out=$(GO_TREE)/src --go-grpc_opt=$(GO_STUBS) $(CALLBACK_PROTO)
+
+worker-go: go-stubs
+	cd $(GO_DIR) && $(GO_ENV) go build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" \
+	  -o ai-worker-go .
+
+test-go: go-stubs
+	@unformatted=$$(gofmt -l $(GO_DIR)/*.go) && [ -z "$$unformatted" ] || \
+	  { echo "not gofmt'd: $$unformatted"; exit 1; }
+	cd $(GO_DIR) && $(GO_ENV) go vet . && $(GO_ENV) go test .
 
 test-ansible: $(STAMP)
 	scripts/check-ansible.sh
@@ -83,4 +112,5 @@ scale: $(STAMP)
 	ansible-playbook playbooks/scale.yml -i $(INVENTORY) -e scale_service=$(SERVICE) -e scale_replicas=$(REPLICAS) $(ANSIBLE_OPTS)
 
 clean:
-	rm -rf $(VENV) test-artifacts services/wheelhouse upb-ai_system-*.tar.gz
+	rm -rf $(VENV) test-artifacts services/wheelhouse upb-ai_system-*.tar.gz \
+	  $(GO_DIR)/.gopath $(GO_DIR)/ai-worker-go

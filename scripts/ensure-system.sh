@@ -3,17 +3,23 @@
 # Docker engine when asked and not yet running. Idempotent; safe to run on every `make`.
 #   scripts/ensure-system.sh mosquitto            (make run)
 #   scripts/ensure-system.sh mosquitto chromium docker   (make test)
+#   scripts/ensure-system.sh go                   (make worker-go: Go, gRPC, Paho, protoc)
 set -euo pipefail
 
 declare -A packages=(
   [mosquitto]="mosquitto mosquitto-clients"
   [chromium]="chromium chromium-driver"
   [docker]="docker.io debootstrap"
+  # The Go worker builds offline in GOPATH mode from these (no module proxy). grpc-dev
+  # accepts golang/protobuf 1.3 or 1.5; only 1.5 marshals what protoc-gen-go 1.28 generates.
+  [go]="golang-go golang-google-grpc-dev golang-github-golang-protobuf-1-5-dev golang-github-eclipse-paho.mqtt.golang-dev golang-google-protobuf-dev protobuf-compiler protoc-gen-go protoc-gen-go-grpc"
 )
 declare -A probes=(
   [mosquitto]=/usr/sbin/mosquitto
   [chromium]=/usr/bin/chromedriver
   [docker]=/usr/sbin/dockerd
+  # Several pieces: any one missing installs them all (only golang/protobuf 1.5 has internal/).
+  [go]="/usr/bin/go /usr/bin/protoc-gen-go-grpc /usr/share/gocode/src/github.com/eclipse/paho.mqtt.golang /usr/share/gocode/src/github.com/golang/protobuf/internal"
 )
 
 sudo_cmd=()
@@ -22,7 +28,9 @@ sudo_cmd=()
 missing=()
 for want in "$@"; do
   [ -n "${packages[$want]:-}" ] || { echo "ensure-system: unknown component '$want'" >&2; exit 2; }
-  [ -x "${probes[$want]}" ] || missing+=(${packages[$want]})
+  for probe in ${probes[$want]}; do
+    [ -e "$probe" ] || { missing+=(${packages[$want]}); break; }
+  done
 done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "==> Installing from Debian: ${missing[*]}"

@@ -29,7 +29,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -443,10 +443,13 @@ class LocalSystem:
                        [self.master])
         return self.master
 
-    def start_worker(self, index: int, env: Mapping[str, str] | None = None) -> ManagedProcess:
+    def start_worker(self, index: int, env: Mapping[str, str] | None = None,
+                     program: Sequence[str] | None = None,
+                     worker_id: str | None = None) -> ManagedProcess:
         """Start worker ``python-worker-local-<index>`` (again, if it was stopped); ``env``
-        adds to or overrides its settings."""
-        worker_id = self.worker_id(index)
+        adds to or overrides its settings. ``program`` runs another worker (the Go one)
+        with the same settings, under ``worker_id`` if given."""
+        worker_id = worker_id or self.worker_id(index)
         child_env = self._common_env(WORKER_ACCOUNT)
         child_env.update(
             WORKER_ID=worker_id,
@@ -455,8 +458,8 @@ class LocalSystem:
             METRICS_PORT=str(self._metrics_port(worker_id)),
         )
         child_env.update(env or {})
-        proc = ManagedProcess(f"worker-{index}", [find_program("ai-worker")], child_env,
-                              self._sink).start()
+        argv = list(program) if program else [find_program("ai-worker")]
+        proc = ManagedProcess(f"worker-{index}", argv, child_env, self._sink).start()
         self.workers[worker_id] = proc
         return proc
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from support.chat import ChatClient
-from support.system import SystemFactory, wait_status
+from support.system import GO_WORKER, SystemFactory, wait_status
 from support.tls import CertificateAuthority
 
 from ai_system.local import free_port, online_workers
@@ -14,8 +14,11 @@ from ai_system.local import free_port, online_workers
 pytestmark = pytest.mark.integration
 
 
+@pytest.mark.parametrize("kind", ["python", "go"])
 def test_an_external_worker_answers_through_the_masters_tls_listener(
-        system_factory: SystemFactory, tmp_path: Path) -> None:
+        system_factory: SystemFactory, tmp_path: Path, kind: str) -> None:
+    if kind == "go" and not GO_WORKER.is_file():
+        pytest.skip("run `make worker-go` first")
     ca = CertificateAuthority(tmp_path / "pki", "lab")
     cert = ca.issue_server("localhost")
     tls_port = free_port()
@@ -23,11 +26,13 @@ def test_an_external_worker_answers_through_the_masters_tls_listener(
         "GRPC_TLS_PORT": str(tls_port), "GRPC_TLS_CERT_FILE": str(cert.cert_file),
         "GRPC_TLS_KEY_FILE": str(cert.key_file)})
     # What the tasks name is the master's plain endpoint; this worker reaches it only by TLS.
+    worker_id = system.worker_id(1) if kind == "python" else "go-worker-local-1"
     worker = system.start_worker(1, env={
         "GRPC_ENDPOINTS": system.grpc_target, "GRPC_CONNECT_TO": f"localhost:{tls_port}",
-        "GRPC_TLS_CA_FILE": str(ca.ca_file)})
-    wait_status(system, lambda s: system.worker_id(1) in online_workers(s), "it registers")
+        "GRPC_TLS_CA_FILE": str(ca.ca_file)}, worker_id=worker_id,
+        program=[str(GO_WORKER)] if kind == "go" else None)
+    wait_status(system, lambda s: worker_id in online_workers(s), "it registers")
     with ChatClient(system.url) as user:
         answer = user.wait_answer(user.ask("Over TLS, please")["task_id"])
-    assert answer["worker_id"] == system.worker_id(1)
+    assert answer["worker_id"] == worker_id
     assert "over TLS" in worker.output()  # the only way to reach localhost:<tls_port>

@@ -28,7 +28,7 @@ import pytest
 from grpc_tools import protoc
 from paho.mqtt.enums import CallbackAPIVersion
 from support.chat import ChatClient
-from support.system import SystemFactory, wait_status
+from support.system import GO_WORKER, SystemFactory, wait_status
 
 from ai_system.local import WORKER_ACCOUNT, LocalSystem, free_port, online_workers, wait_until
 from ai_system.protocol import Topics
@@ -172,8 +172,12 @@ class _OriginalMaster:
         self.server.start()
 
 
+@pytest.mark.parametrize("kind", ["python", "go"])
 def test_our_worker_answers_an_original_master(
-        system_factory: SystemFactory, original: tuple[ModuleType, ModuleType]) -> None:
+        system_factory: SystemFactory, original: tuple[ModuleType, ModuleType],
+        kind: str) -> None:
+    if kind == "go" and not GO_WORKER.is_file():
+        pytest.skip("run `make worker-go` first")
     system = system_factory(workers=0)  # only its broker; the master is the original one
     stand_in = _OriginalMaster(*original)
     endpoint = f"127.0.0.1:{stand_in.port}"
@@ -185,9 +189,10 @@ def test_our_worker_answers_an_original_master(
     probe.subscribe(TOPICS.register)
     probe.loop_start()
     try:
-        worker = system.start_worker(1, env={"GRPC_ENDPOINTS": endpoint,
-                                             "HEARTBEAT_SECONDS": "1"})
-        worker_id = system.worker_id(1)
+        worker_id = system.worker_id(1) if kind == "python" else "go-worker-local-1"
+        worker = system.start_worker(
+            1, env={"GRPC_ENDPOINTS": endpoint, "HEARTBEAT_SECONDS": "1"}, worker_id=worker_id,
+            program=[str(GO_WORKER)] if kind == "go" else None)
         # It registered on connect; with no master/status to answer, it registers again
         # with its heartbeat, so a master started after it learns of it.
         wait_until(lambda: sum(r["worker_id"] == worker_id for r in registered) >= 2, 15,

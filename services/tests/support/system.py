@@ -6,9 +6,13 @@ import os
 import re
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from ai_system.local import LocalConfig, LocalSystem, free_port, online_workers
+
+# The Go worker's binary (`make worker-go`); it runs with the Python worker's settings.
+GO_WORKER = Path(__file__).resolve().parents[2] / "worker-go" / "ai-worker-go"
 
 # Short enough for a quick suite, long enough that a second question finds the worker busy.
 SIMULATED_SECONDS = 1.0

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+)
+
+// openAIWire is the chat completions API of OpenAI, DeepSeek, Ollama, vLLM: one user message
+// in, the first choice's content out; streamed as server-sent chunks ending in [DONE].
+type openAIWire struct {
+	baseURL, model string
+}
+
+type openAIMessage struct {
+	Role    string `json:"role"`
+	Content string `json:"content"`
+}
+
+type openAIRequest struct {
+	Model    string          `json:"model"`
+	Messages []openAIMessage `json:"messages"`
+	Stream   bool            `json:"stream,omitempty"`
+}
+
+type openAIChoice struct {
+	Message      openAIMessage `json:"message"`
+	Delta        openAIMessage `json:"delta"`
+	FinishReason *string       `json:"finish_reason"`
+}
+
+type openAIResponse struct {
+	Choices []openAIChoice `json:"choices"`
+}
+
+func (w openAIWire) complete(ctx context.Context, call *llmCall, key, query string, onText func(string)) (string, error) {
+	body := openAIRequest{Model: w.model, Messages: []openAIMessage{{"user", query}},
+		Stream: onText != nil}
+	response, err := call.post(ctx, strings.TrimRight(w.baseURL, "/")+"/chat/completions",
+		map[string]string{"Authorization": "Bearer " + key}, body)
+	if err != nil {
+		return "", w.translate(call.provider, err, key)
+	}
+	if onText == nil {
+		var answer openAIResponse
+		if err := call.decode(ctx, response, &answer); err != nil {
+			return "", err
+		}
+		if len(answer.Choices) == 0 {
+			return "", newProviderError(kindUpstream, "%s returned no answer.", call.provider)
+		}
+		choice := answer.Choices[0]
+		if choice.Message.Content == "" {
+			return "", emptyAnswer(call.provider, choice.FinishReason)
+		}
+		return choice.Message.Content, nil
+	}
+	var parts []string
+	var finish *string
+	malformed := false
+	err = call.events(ctx, response, func(data []byte) bool {
+		if string(data) == "[DONE]" {
+			return false
+		}
+		var chunk openAIResponse
+		if json.Unmarshal(data, &chunk) != nil {
+			malformed = true
+			return false
+		}
+		if len(chunk.Choices) > 0 {
+			choice := chunk.Choices[0]
+			if choice.FinishReason != nil {
+				finish = choice.FinishReason
+			}
+			if choice.Delta.Content != "" {
+				parts = append(parts, choice.Delta.Content)
+				onText(choice.Delta.Content)
+			}
+		}
+		return true
+	})
+	switch {
+	case err != nil:
+		return "", err
+	case malformed:
+		return "", call.unexpected()
+	case len(parts) == 0:
+		return "", emptyAnswer(call.provider, finish)
+	}
+	return strings.Join(parts, ""), nil
+}
+
+func emptyAnswer(provider string, finish *string) error {
+	reason := "None"
+	if finish != nil {
+		reason = *finish
+	}
+	return newProviderError(kindUpstream, "%s returned an empty answer (finish reason: %s).",
+		provider, reason)
+}
+
+func (openAIWire) translate(provider string, err error, key string) error {
+	var failure *httpFailure
+	if !errors.As(err, &failure) {
+		return err
+	}
+	switch status := failure.status; status {
+	case 401, 403:
+		return newProviderError(kindBadKey, "%s rejected the API key (HTTP %d); check the key.",
+			provider, status)
+	case 402, 429: // DeepSeek answers 402 when a key's balance is used up: another may work
+		e := newProviderError(kindRateLimited, "%s rate limit or quota (HTTP %d).", provider, status)
+		e.rotate = true
+		return e
+	default:
+		return newProviderError(kindUpstream, "%s failed with HTTP %d: %s", provider, status,
+			redact(failure.upstreamMessage(), key))
+	}
+}
