@@ -15,13 +15,15 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from support.chat import ChatClient
 from support.conformance import SIMULATED_SECONDS, Lab, provider_env
 from support.llm_stand_in import StandIn
 from support.system import wait_status
-from support.worker import FakeMaster
+from support.tls import CertificateAuthority
+from support.worker import FakeMaster, Harness, TlsMosquitto
 
 from ai_system.local import free_port, online_workers
 from ai_system.protocol import ERROR_KINDS, LOG_LEVELS, MasterStatus, now_ms
@@ -259,6 +261,36 @@ def test_speaks_the_original_service_name_to_an_original_master(
         lab.recorder.wait_result("new")
     finally:
         original.stop()
+
+
+@pytest.mark.ours
+def test_over_tls_it_checks_the_broker_and_the_master_against_the_lab_ca(
+        lab: Lab, tmp_path: Path) -> None:
+    ca = CertificateAuthority(tmp_path / "pki", "lab")
+    cert = ca.issue_server()
+    broker = TlsMosquitto(free_port(), free_port(), tmp_path, cert)
+    harness = Harness(tmp_path, broker=broker, master=FakeMaster(free_port(), tls=cert).start(),
+                      command=lab.command)
+    try:
+        harness.start_worker(MQTT_PORT=str(broker.tls_port), MQTT_TLS_CA_FILE=str(ca.ca_file),
+                             GRPC_TLS_CA_FILE=str(ca.ca_file))
+        task = harness.send_task("over-tls")
+        assert harness.master.wait_result("over-tls").result_token == task.result_token
+        # A master whose certificate another CA signed gets nothing.
+        assert harness.worker is not None and harness.worker.stop() == 0
+        impostor = FakeMaster(free_port(), tls=CertificateAuthority(
+            tmp_path / "pki", "other").issue_server()).start()
+        try:
+            harness.start_worker(MQTT_PORT=str(broker.tls_port), MQTT_TLS_CA_FILE=str(ca.ca_file),
+                                 GRPC_TLS_CA_FILE=str(ca.ca_file), GRPC_MAX_ATTEMPTS="2",
+                                 GRPC_TIMEOUT_SECONDS="1", GRPC_ENDPOINTS=impostor.endpoint)
+            harness.send_task("to-impostor", endpoint=impostor.endpoint)
+            harness.wait_for(lambda: harness.reported("idle", "to-impostor"), "it gives up")
+        finally:
+            impostor.stop()
+        assert impostor.results == []
+    finally:
+        harness.close()
 
 
 @pytest.mark.ours

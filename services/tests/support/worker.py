@@ -128,8 +128,9 @@ class Harness:
     """A broker, a fake master, a probe on the worker topics, and the worker process."""
 
     def __init__(self, workdir: Path, broker: Broker | None = None,
-                 master: FakeMaster | None = None) -> None:
+                 master: FakeMaster | None = None, command: list[str] | None = None) -> None:
         self.workdir = workdir
+        self.command = command  # the worker program and its arguments; None: ai-worker
         if broker is None:
             plain = Mosquitto(free_port(), workdir)
             plain.start()
@@ -153,7 +154,8 @@ class Harness:
             MQTT_LOG_LEVEL="INFO")
         base.update(env)
         known = set(self.instances())
-        self.worker = ManagedProcess("worker", [find_program("ai-worker")], base).start()
+        argv = self.command or [find_program("ai-worker")]
+        self.worker = ManagedProcess("worker", argv, base).start()
         if wait:
             self.wait_for(lambda: bool(set(self.instances()) - known),
                           "the worker to register")

@@ -150,7 +150,7 @@ class WorkerBus {
     const now = performance.now() / 1000;
     if (reason !== last || now - at > CONNECT_FAILURE_REPEAT_SECONDS) {
       this._lastFailure = [reason, now];
-      this._log.warning(`cannot connect to the broker at ${this._settings.mqtt.host}:${this._settings.mqtt.port}: ${reason}`);
+      this._log.warning(`cannot connect to the MQTT broker at ${this._settings.mqtt.host}:${this._settings.mqtt.port}: ${reason}`);
     }
   }
 
