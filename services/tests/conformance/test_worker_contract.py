@@ -109,6 +109,10 @@ def test_answers_a_question_end_to_end_busy_then_idle(lab: Lab) -> None:
     assert (answer["node"], answer["provider"]) == ("conformance-node", "offline")
     assert answer["response"] and answer["model"]
     assert answer["processing_time_ms"] >= SIMULATED_SECONDS * 1000
+    # Streaming is optional; chunks, if any, count from 0 and spell the start of the answer.
+    chunks = user.about(task_id, "ai-chunk")
+    assert [chunk["seq"] for chunk in chunks] == list(range(len(chunks)))
+    assert answer["response"].startswith("".join(chunk["text"] for chunk in chunks))
     worker.wait_for(lambda: worker.reported("idle", task_id), "idle with the task's id")
     reports = [(s.status, s.task_id) for s in worker.statuses()]
     assert reports.index(("busy", task_id)) < reports.index(("idle", task_id))
