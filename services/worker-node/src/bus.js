@@ -155,8 +155,13 @@ class WorkerBus {
   }
 
   _onMessage(topic, payload, packet) {
-    if (topic === this._taskTopic) this._onTask(payload);
-    else if (topic === this.topics.masterStatus) this._onMasterStatus(payload, packet);
+    try {
+      if (topic === this._taskTopic) this._onTask(payload);
+      else if (topic === this.topics.masterStatus) this._onMasterStatus(payload, packet);
+    } catch (error) {
+      // A bug must not take the client's event loop down; the payload may hold a key.
+      this._log.error(`could not handle a message on ${topic} (${error?.name || typeof error})`);
+    }
   }
 
   _onTask(payload) {
