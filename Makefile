@@ -9,12 +9,19 @@ ANSIBLE_OPTS ?=
 
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: help run test venv protos check-protos lint test-python test-go worker-go go-stubs \
-        test-ansible test-molecule bench deploy verify scale logs update stop backup teardown clean
+NODE_WORKER := services/worker-node
+NODE_STAMP := $(NODE_WORKER)/node_modules/.installed
+# The conformance suite's worker commands (services/tests/conformance/).
+NODE_WORKER_CMD := node $(abspath $(NODE_WORKER))/src/main.js
+NODE_HEALTH_CMD := node $(abspath $(NODE_WORKER))/src/health.js
+
+.PHONY: help run test venv node-deps protos check-protos lint lint-node test-python test-go \
+        test-node test-conformance worker-go go-stubs test-ansible test-molecule bench deploy \
+        verify scale logs update stop backup teardown clean
 
 help:
 	@echo "make run           the web chat on this machine: Mosquitto, master and $(WORKERS) workers"
-	@echo "make test          lint, unit, integration, browser, Ansible checks, Molecule scenarios"
+	@echo "make test          lint, unit, integration, browser, conformance, Ansible checks, Molecule"
 	@echo "make worker-go     the Go worker, services/worker-go/ai-worker-go (Debian's Go packages)"
 	@echo "make bench         throughput and overhead latency benchmark (writes bench/results/)"
 	@echo "make deploy        ansible-playbook site.yml -i $(INVENTORY)"
@@ -29,16 +36,28 @@ $(STAMP): requirements-dev.txt services/constraints.txt services/pyproject.toml
 	$(BIN)/pip install -q -c services/constraints.txt -r requirements-dev.txt -e 'services[test]'
 	touch $@
 
+# The Node.js worker's dependencies, exactly as package-lock.json pins them.
+node-deps: $(NODE_STAMP)
+
+$(NODE_STAMP): $(NODE_WORKER)/package.json $(NODE_WORKER)/package-lock.json
+	scripts/ensure-system.sh node
+	cd $(NODE_WORKER) && npm ci --no-audit --no-fund
+	touch $@
+
 # --- the system on this machine -------------------------------------------------------
 run: $(STAMP)
 	scripts/ensure-system.sh mosquitto
 	$(BIN)/ai-system-local --workers $(WORKERS) --state-dir .state
 
 # --- tests ----------------------------------------------------------------------------
-test: lint check-protos test-go test-python test-ansible test-molecule
+test: lint lint-node check-protos test-go test-node test-python test-conformance test-ansible \
+      test-molecule
 
 lint: $(STAMP)
 	cd services && ruff check .
+
+lint-node: $(NODE_STAMP)
+	cd $(NODE_WORKER) && npm run -s lint
 
 protos: $(STAMP)
 	$(BIN)/python -m grpc_tools.protoc -I protos --python_out=services --pyi_out=services \
@@ -54,10 +73,25 @@ check-protos: $(STAMP)
 	  { echo "services/ai_system/rpc/$$f is stale: run 'make protos'"; exit 1; }; done && \
 	echo "gRPC stubs match protos/"
 
-# The integration tests run the Go worker too.
+# The integration tests run the Go worker too; the conformance suite runs once per worker
+# in test-conformance, not here.
 test-python: $(STAMP) worker-go
 	scripts/ensure-system.sh mosquitto chromium
-	cd services && pytest
+	cd services && pytest --ignore=tests/conformance
+
+# The Node.js worker's unit tests (its providers against the Python tests' LLM stand-in).
+test-node: $(NODE_STAMP)
+	cd $(NODE_WORKER) && npm test
+
+# The same contract checks against each worker: a real broker and master, the worker as a
+# command (WORKER_CMD; see protos/README.md to run them against your own worker).
+test-conformance: $(STAMP) $(NODE_STAMP)
+	scripts/ensure-system.sh mosquitto
+	@echo "==> conformance: the Python worker"
+	cd services && WORKER_CMD= WORKER_HEALTH_CMD= pytest tests/conformance
+	@echo "==> conformance: the Node.js worker"
+	cd services && WORKER_CMD="$(NODE_WORKER_CMD)" WORKER_HEALTH_CMD="$(NODE_HEALTH_CMD)" \
+	  pytest tests/conformance
 
 # --- the Go worker -----------------------------------------------------------------------
 # Built offline from Debian's packages in GOPATH mode (no module proxy), as a static binary.
@@ -93,7 +127,7 @@ test-molecule: $(STAMP)
 	scripts/ensure-system.sh docker
 	scripts/test-molecule.sh
 
-bench: $(STAMP)
+bench: $(STAMP) $(NODE_STAMP)
 	scripts/ensure-system.sh mosquitto
 	$(BIN)/python bench/run.py $(BENCH_OPTS)
 
@@ -113,4 +147,4 @@ scale: $(STAMP)
 
 clean:
 	rm -rf $(VENV) test-artifacts services/wheelhouse upb-ai_system-*.tar.gz \
-	  $(GO_DIR)/.gopath $(GO_DIR)/ai-worker-go
+	  $(GO_DIR)/.gopath $(GO_DIR)/ai-worker-go $(NODE_WORKER)/node_modules

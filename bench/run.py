@@ -38,6 +38,13 @@ from ai_system.local import LocalConfig, LocalSystem, StartupError, free_port
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 LOADGEN = BENCH / "loadgen.py"
+# The worker kinds --worker chooses between: (program and arguments, worker id prefix);
+# an empty program is the Python worker (``ai-worker``).
+WORKER_KINDS: dict[str, tuple[tuple[str, ...], str]] = {
+    "python": ((), "python-worker-local"),
+    "node": (("node", str(REPO / "services" / "worker-node" / "src" / "main.js")),
+             "node-worker-local"),
+}
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 # The aims with 8 workers and 50 sessions.
 AIM_TASKS_PER_SECOND = 300.0
@@ -52,6 +59,9 @@ GENERATOR_LAG_WARNING_MS = 20.0
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=8, help="worker processes (8)")
+    parser.add_argument("--worker", choices=sorted(WORKER_KINDS), default="python",
+                        help="which worker program: python (ai-worker) or node "
+                             "(services/worker-node; `make bench` installs its packages)")
     parser.add_argument("--sessions", type=int, default=50, help="concurrent chat sessions (50)")
     parser.add_argument("--duration", type=float, default=20.0, help="measured seconds (20)")
     parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds first (3)")
@@ -243,7 +253,8 @@ def document(args: argparse.Namespace, runs: list[dict[str, Any]]) -> dict[str, 
         "git_commit": git_commit(),
         "machine": {"cores": os.cpu_count(), "python": platform.python_version()},
         "params": {k: args.__dict__[k] for k in
-                   ("workers", "sessions", "duration", "warmup", "generators", "repeat")},
+                   ("worker", "workers", "sessions", "duration", "warmup", "generators",
+                    "repeat")},
         "aims": {"tasks_per_second": AIM_TASKS_PER_SECOND,
                  "p99_overhead_ms": AIM_P99_OVERHEAD_MS,
                  # Judged only in the shape the aims were set for.
@@ -290,7 +301,7 @@ def table(figs: dict[str, Any], generators: int) -> list[str]:
 
 def report(doc: dict[str, Any]) -> str:
     p = doc["params"]
-    lines = [f"{p['workers']} workers, {p['sessions']} sessions, {p['duration']:g} s measured "
+    lines = [f"{p['workers']} {p.get('worker', 'python')} workers, {p['sessions']} sessions, {p['duration']:g} s measured "
              f"after {p['warmup']:g} s warm-up, {doc['machine']['cores']} cores"]
     for number, run in enumerate(doc["runs"], start=1):
         lines += ["", f"run {number}/{len(doc['runs'])}: {run['tasks_per_second']:.1f} tasks/s "
@@ -360,9 +371,12 @@ def measure(args: argparse.Namespace, system: LocalSystem) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    command, prefix = WORKER_KINDS[args.worker]
     config = LocalConfig(workers=args.workers, web_port=free_port(), grpc_port=free_port(),
-                         mqtt_port=free_port(), simulated_seconds=0)
-    print(f"Starting Mosquitto, the master and {args.workers} workers…", flush=True)
+                         mqtt_port=free_port(), simulated_seconds=0, worker_command=command,
+                         worker_prefix=prefix)
+    print(f"Starting Mosquitto, the master and {args.workers} {args.worker} workers…",
+          flush=True)
     runs: list[dict[str, Any]] = []
     try:
         with LocalSystem(config, base_env=bench_env()) as system:

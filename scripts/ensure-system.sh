@@ -4,6 +4,7 @@
 #   scripts/ensure-system.sh mosquitto            (make run)
 #   scripts/ensure-system.sh mosquitto chromium docker   (make test)
 #   scripts/ensure-system.sh go                   (make worker-go: Go, gRPC, Paho, protoc)
+#   scripts/ensure-system.sh node                 (the Node.js worker: npm ci)
 set -euo pipefail
 
 declare -A packages=(
@@ -13,6 +14,7 @@ declare -A packages=(
   # The Go worker builds offline in GOPATH mode from these (no module proxy). grpc-dev
   # accepts golang/protobuf 1.3 or 1.5; only 1.5 marshals what protoc-gen-go 1.28 generates.
   [go]="golang-go golang-google-grpc-dev golang-github-golang-protobuf-1-5-dev golang-github-eclipse-paho.mqtt.golang-dev golang-google-protobuf-dev protobuf-compiler protoc-gen-go protoc-gen-go-grpc"
+  [node]="nodejs npm"
 )
 declare -A probes=(
   [mosquitto]=/usr/sbin/mosquitto
@@ -20,6 +22,7 @@ declare -A probes=(
   [docker]=/usr/sbin/dockerd
   # Several pieces: any one missing installs them all (only golang/protobuf 1.5 has internal/).
   [go]="/usr/bin/go /usr/bin/protoc-gen-go-grpc /usr/share/gocode/src/github.com/eclipse/paho.mqtt.golang /usr/share/gocode/src/github.com/golang/protobuf/internal"
+  [node]=/usr/bin/npm
 )
 
 sudo_cmd=()

@@ -320,6 +320,10 @@ class LocalConfig:
     # The master's journal (STATE_DIR); None: a folder that goes with the system.
     state_dir: str | None = None
     env: Mapping[str, str] = field(default_factory=dict)  # added to every child's environment
+    # The worker program and its arguments; empty: ``ai-worker``. Any worker written against
+    # protos/README.md that reads the same settings fits (the Node.js one, a student's).
+    worker_command: tuple[str, ...] = ()
+    worker_prefix: str = "python-worker-local"  # worker ids are <prefix>-<index>
 
 
 def http_json(url: str, timeout: float = 2.0) -> tuple[int, Any]:
@@ -405,7 +409,7 @@ class LocalSystem:
         return env
 
     def worker_id(self, index: int) -> str:
-        return f"python-worker-local-{index}"
+        return f"{self.config.worker_prefix}-{index}"
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self, timeout: float = 60.0) -> LocalSystem:
@@ -446,9 +450,9 @@ class LocalSystem:
     def start_worker(self, index: int, env: Mapping[str, str] | None = None,
                      program: Sequence[str] | None = None,
                      worker_id: str | None = None) -> ManagedProcess:
-        """Start worker ``python-worker-local-<index>`` (again, if it was stopped); ``env``
-        adds to or overrides its settings. ``program`` runs another worker (the Go one)
-        with the same settings, under ``worker_id`` if given."""
+        """Start worker ``<worker_prefix>-<index>`` (again, if it was stopped); ``env``
+        adds to or overrides its settings. ``program`` runs another worker than the
+        system's (``worker_command``) with the same settings, under ``worker_id`` if given."""
         worker_id = worker_id or self.worker_id(index)
         child_env = self._common_env(WORKER_ACCOUNT)
         child_env.update(
@@ -458,7 +462,7 @@ class LocalSystem:
             METRICS_PORT=str(self._metrics_port(worker_id)),
         )
         child_env.update(env or {})
-        argv = list(program) if program else [find_program("ai-worker")]
+        argv = list(program or self.config.worker_command) or [find_program("ai-worker")]
         proc = ManagedProcess(f"worker-{index}", argv, child_env, self._sink).start()
         self.workers[worker_id] = proc
         return proc

@@ -8,26 +8,13 @@ children's output is written to test-artifacts/logs/.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
-from support.system import SystemFactory, make_system
+from support.system import ARTIFACTS, SystemFactory, make_system, save_logs
 
 from ai_system.local import LocalSystem
-
-REPO = Path(__file__).resolve().parents[2]
-ARTIFACTS = REPO / "test-artifacts"
-
-
-def save_logs(system: LocalSystem, name: str) -> Path:
-    folder = ARTIFACTS / "logs" / re.sub(r"[^\w.-]+", "_", name)
-    folder.mkdir(parents=True, exist_ok=True)
-    for proc in system.processes():
-        (folder / f"{proc.name}.log").write_text(proc.output() + "\n")
-    return folder
-
 
 FAILED = pytest.StashKey[bool]()
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from conftest import save_logs
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support.chat import ChatClient
 from support.fuzz import json_values, objects, payloads
 from support.mqtt import MqttProbe, probe_as
-from support.system import make_system, wait_status
+from support.system import make_system, save_logs, wait_status
 
 from ai_system.local import LocalSystem
 from ai_system.protocol import EVENT_TASK_ERROR, Topics

@@ -259,3 +259,31 @@ class StandIn:
                 pass
 
         return Handler
+
+
+def serve_lines() -> None:
+    """``python3 llm_stand_in.py openai|gemini``: one stand-in for tests in another language
+    (the Node.js worker's). Prints ``{"base_url": ...}``, then answers one JSON line per
+    command line on stdin: ``{"behaviour": {key: behaviour}}`` (merged), ``{"slow_seconds":
+    s}``, ``{"release": true}``, ``{"seen": true}`` (the requests so far, then forgotten).
+    Ends with stdin."""
+    import sys
+
+    with StandIn(sys.argv[1]) as stand_in:
+        print(json.dumps({"base_url": stand_in.base_url}), flush=True)
+        for line in sys.stdin:
+            command = json.loads(line)
+            stand_in.behaviour.update(command.get("behaviour", {}))
+            stand_in.slow_seconds = command.get("slow_seconds", stand_in.slow_seconds)
+            if command.get("release"):
+                stand_in.release()
+            reply: dict[str, Any] = {"ok": True}
+            if command.get("seen"):
+                reply["seen"] = [{"path": s.path, "key": s.key, "body": s.body}
+                                 for s in stand_in.seen]
+                stand_in.seen.clear()
+            print(json.dumps(reply), flush=True)
+
+
+if __name__ == "__main__":
+    serve_lines()

@@ -13,6 +13,7 @@ from ai_system.local import LocalConfig, LocalSystem, free_port, online_workers
 
 # The Go worker's binary (`make worker-go`); it runs with the Python worker's settings.
 GO_WORKER = Path(__file__).resolve().parents[2] / "worker-go" / "ai-worker-go"
+ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"
 
 # Short enough for a quick suite, long enough that a second question finds the worker busy.
 SIMULATED_SECONDS = 1.0
@@ -43,6 +44,15 @@ def make_system(workers: int = 2, simulated_seconds: float = SIMULATED_SECONDS,
         workers=workers, web_port=free_port(), grpc_port=free_port(), mqtt_port=free_port(),
         simulated_seconds=simulated_seconds, env=env or {})
     return LocalSystem(config, base_env=hermetic_env()).start()
+
+
+def save_logs(system: LocalSystem, name: str) -> Path:
+    """Each child's output in test-artifacts/logs/<name>/ (for a failed test, or always)."""
+    folder = ARTIFACTS / "logs" / re.sub(r"[^\w.-]+", "_", name)
+    folder.mkdir(parents=True, exist_ok=True)
+    for proc in system.processes():
+        (folder / f"{proc.name}.log").write_text(proc.output() + "\n")
+    return folder
 
 
 Status = dict[str, Any]

@@ -36,20 +36,33 @@ WORKER_ID = "w-proc-test"
 WAIT = 20.0
 
 
+# The original assignment's service name; its TaskResult has our field numbers 1-8.
+ORIGINAL_SERVICE = "worker.WorkerCallback"
+
+
 class FakeMaster(worker_callback_pb2_grpc.WorkerCallbackServicer):
     """The master's gRPC side: records every result, answers with ``success``.
 
-    With ``tls``, it serves only over TLS with that certificate.
+    With ``tls``, it serves only over TLS with that certificate. With ``original``, it serves
+    only the original assignment's ``worker.WorkerCallback/SendResult``, as the original
+    master did (ours then answers UNIMPLEMENTED). It never implements SendChunk.
     """
 
-    def __init__(self, port: int, success: bool = True, tls: ServerCert | None = None) -> None:
+    def __init__(self, port: int, success: bool = True, tls: ServerCert | None = None,
+                 original: bool = False) -> None:
         self.port = port
         self.endpoint = f"127.0.0.1:{port}"
         self.success = success
         self.results: list[TaskResult] = []
         self._lock = threading.Lock()
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-        worker_callback_pb2_grpc.add_WorkerCallbackServicer_to_server(self, self._server)
+        if original:
+            self._server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler(
+                ORIGINAL_SERVICE, {"SendResult": grpc.unary_unary_rpc_method_handler(
+                    self.SendResult, request_deserializer=TaskResult.FromString,
+                    response_serializer=ResultAck.SerializeToString)})])
+        else:
+            worker_callback_pb2_grpc.add_WorkerCallbackServicer_to_server(self, self._server)
         if tls is None:
             self._server.add_insecure_port(self.endpoint)
         else:
@@ -115,8 +128,9 @@ class Harness:
     """A broker, a fake master, a probe on the worker topics, and the worker process."""
 
     def __init__(self, workdir: Path, broker: Broker | None = None,
-                 master: FakeMaster | None = None) -> None:
+                 master: FakeMaster | None = None, command: list[str] | None = None) -> None:
         self.workdir = workdir
+        self.command = command  # the worker program and its arguments; None: ai-worker
         if broker is None:
             plain = Mosquitto(free_port(), workdir)
             plain.start()
@@ -140,7 +154,8 @@ class Harness:
             MQTT_LOG_LEVEL="INFO")
         base.update(env)
         known = set(self.instances())
-        self.worker = ManagedProcess("worker", [find_program("ai-worker")], base).start()
+        argv = self.command or [find_program("ai-worker")]
+        self.worker = ManagedProcess("worker", argv, base).start()
         if wait:
             self.wait_for(lambda: bool(set(self.instances()) - known),
                           "the worker to register")

@@ -1,0 +1,49 @@
+'use strict';
+const assert = require('node:assert/strict');
+const { test } = require('node:test');
+const protocol = require('../src/protocol');
+
+const task = {
+  worker_id: 'w', session_id: 's', query: 'q', grpc_endpoint: 'm:1', timestamp: 5,
+  task_id: 't', attempt: 2, result_token: 'tok', api_key: '',
+};
+
+test('a task parses with its documented fields and defaults', () => {
+  assert.deepEqual(protocol.parseTask(JSON.stringify(task)), task);
+  const original = protocol.parseTask(Buffer.from(JSON.stringify({
+    worker_id: 'w', session_id: 's', query: 'q', grpc_endpoint: 'm:1', attempt: 0, timestamp: 7.9,
+  })));
+  assert.equal(original.task_id, 's'); // the original protocol: the session names the task
+  assert.equal(original.attempt, 1);
+  assert.equal(original.timestamp, 7);
+  assert.equal(original.result_token, '');
+});
+
+test('malformed tasks are refused with the same reasons as the Python worker', () => {
+  const cases = [
+    ['not json', /^payload is not JSON/],
+    [Buffer.from([0xff, 0xfe]), /^payload is not JSON/],
+    ['[1]', /^payload must be a JSON object, got list$/],
+    ['null', /^payload must be a JSON object, got NoneType$/],
+    [JSON.stringify({ worker_id: 'w' }), /^missing field 'session_id'$/],
+    [JSON.stringify({ ...task, query: '' }), /^field 'query' must not be empty$/],
+    [JSON.stringify({ ...task, session_id: 7 }), /^field 'session_id' must be a string$/],
+    [JSON.stringify({ ...task, attempt: '2' }), /^field 'attempt' must be a number$/],
+    [JSON.stringify({ ...task, timestamp: true }), /^field 'timestamp' must be a number$/],
+    [JSON.stringify({ ...task, api_key: 1 }), /^field 'api_key' must be a string$/],
+  ];
+  for (const [payload, reason] of cases) {
+    assert.throws(() => protocol.parseTask(payload), (e) => e instanceof protocol.ProtocolError && reason.test(e.message), String(payload));
+  }
+});
+
+test('master status, worker status and registration', () => {
+  assert.equal(protocol.parseMasterStatus('{"status": "online"}').status, 'online');
+  assert.throws(() => protocol.parseMasterStatus('{"status": "away"}'), protocol.ProtocolError);
+  const status = protocol.workerStatus('w', 'idle');
+  assert.deepEqual(Object.keys(status), ['worker_id', 'status', 'task_id', 'timestamp']);
+  assert.equal(status.task_id, null);
+  const registration = protocol.registration({ workerId: 'w', hostname: 'h', node: 'n', provider: 'offline', status: 'idle', instanceId: 'i' });
+  assert.equal(registration.language, 'node');
+  assert.deepEqual(protocol.topics('lab').tasks('w'), 'lab/workers/w/tasks');
+});

@@ -1,0 +1,108 @@
+'use strict';
+// The task runner with a recording sender and scripted providers: what goes back for each
+// kind of task, and what is reported on the bus.
+const assert = require('node:assert/strict');
+const { test } = require('node:test');
+const { TaskRunner } = require('../src/runner');
+const { WorkerState } = require('../src/state');
+const { WorkerMetrics } = require('../src/metrics');
+const { BadKeyError } = require('../src/providers/errors');
+
+const quiet = { info() {}, warning() {}, error() {}, debug() {} };
+
+function harness({ answer, simulated = 0, perTask = true, delivered = true } = {}) {
+  const stop = new AbortController();
+  const statuses = [];
+  const sent = [];
+  const asked = [];
+  const provider = {
+    name: 'openai',
+    model: 'gpt-4o-mini',
+    async ask(query, key, onText) {
+      asked.push(key);
+      if (answer instanceof Error) throw answer;
+      onText?.(answer);
+      return { text: answer, provider: 'openai', model: 'gpt-4o-mini' };
+    },
+  };
+  const sender = {
+    endpoints: ['m:1'],
+    allows: (endpoint) => endpoint === 'm:1',
+    async send(endpoint, result) { sent.push(result); return delivered; },
+    async sendChunk() { return true; },
+  };
+  const metrics = new WorkerMetrics();
+  const runner = new TaskRunner({
+    settings: { workerId: 'w', simulatedWorkSeconds: simulated, publishTaskStatus: perTask, streamAnswers: true },
+    providers: { choose: () => provider },
+    sender,
+    state: new WorkerState('w'),
+    publishStatus: (status) => statuses.push([status.status, status.task_id]),
+    stopping: stop.signal,
+    metrics,
+    log: quiet,
+  });
+  return { runner, stop, statuses, sent, asked, metrics };
+}
+
+const task = (taskId, extra = {}) => ({
+  worker_id: 'w', session_id: `s-${taskId}`, query: 'q', api_key: '', grpc_endpoint: 'm:1',
+  timestamp: 1000, task_id: taskId, attempt: 3, result_token: `token-${taskId}`, ...extra,
+});
+const delivery = (t) => ({ task: t, receivedAt: performance.now() / 1000 });
+
+test('an answer goes back with the task\'s ids and token, between busy and idle', async () => {
+  const h = harness({ answer: 'forty-two', simulated: 0.05 });
+  assert.equal(await h.runner.process(delivery(task('t1'))), 'answered');
+  const [result] = h.sent;
+  assert.deepEqual([result.task_id, result.session_id, result.attempt, result.result_token, result.ai_response, result.error],
+    ['t1', 's-t1', 3, 'token-t1', 'forty-two', '']);
+  assert.ok(result.processing_time_ms >= 50 && result.processing_time_ms >= result.provider_time_ms);
+  assert.deepEqual(h.statuses, [['busy', 't1'], ['idle', 't1']]);
+  assert.equal(h.metrics.tasks.answered, 1);
+});
+
+test('a task for another endpoint is refused before the provider, reported idle with its id', async () => {
+  const h = harness({ answer: 'x' });
+  assert.equal(await h.runner.process(delivery(task('forged', { grpc_endpoint: 'evil:1', api_key: 'sk-user' }))), 'refused');
+  assert.deepEqual([h.asked, h.sent, h.statuses], [[], [], [['idle', 'forged']]]);
+});
+
+test('a provider error is a result with its kind, at once (no simulated work)', async () => {
+  const h = harness({ answer: new BadKeyError('openai rejected the API key (HTTP 401); check the key.'), simulated: 30 });
+  assert.equal(await h.runner.process(delivery(task('bad', { api_key: 'sk-user' }))), 'provider_error');
+  assert.deepEqual([h.sent[0].error_kind, h.sent[0].ai_response, h.sent[0].result_token], ['bad_key', '', 'token-bad']);
+  assert.deepEqual(h.asked, ['sk-user']);
+});
+
+test('a surprise from the provider is an unexpected error, and the worker goes on', async () => {
+  const h = harness({ answer: new SyntaxError('Unexpected token < in JSON') });
+  assert.equal(await h.runner.process(delivery(task('odd'))), 'provider_error');
+  assert.deepEqual([h.sent[0].error_kind, h.sent[0].error], ['unexpected', 'openai failed unexpectedly; try again later.']);
+});
+
+test('an undelivered result is reported idle even without per-task statuses', async () => {
+  const h = harness({ answer: 'a', perTask: false, delivered: false });
+  assert.equal(await h.runner.process(delivery(task('lost'))), 'undelivered');
+  assert.deepEqual(h.statuses, [['idle', 'lost']]);
+});
+
+test('stopping during the simulated work abandons the task: no result, no idle', async () => {
+  const h = harness({ answer: 'a', simulated: 30 });
+  h.runner.start();
+  h.runner.put(task('long'));
+  while (!h.statuses.length) await new Promise((resolve) => setTimeout(resolve, 10));
+  h.stop.abort();
+  await h.runner.done;
+  assert.deepEqual([h.sent, h.statuses, h.metrics.tasks.abandoned], [[], [['busy', 'long']], 1]);
+});
+
+test('tasks are taken one at a time, in order', async () => {
+  const h = harness({ answer: 'a', simulated: 0.01 });
+  h.runner.start();
+  for (const id of ['a', 'b', 'c']) h.runner.put(task(id));
+  while (h.sent.length < 3) await new Promise((resolve) => setTimeout(resolve, 10));
+  h.stop.abort();
+  await h.runner.done;
+  assert.deepEqual(h.statuses.map(([s, id]) => `${s}:${id}`), ['busy:a', 'idle:a', 'busy:b', 'idle:b', 'busy:c', 'idle:c']);
+});
