@@ -14,9 +14,10 @@ NODE_STAMP := $(NODE_WORKER)/node_modules/.installed
 # The conformance suite's worker commands (services/tests/conformance/).
 NODE_WORKER_CMD := node $(abspath $(NODE_WORKER))/src/main.js
 NODE_HEALTH_CMD := node $(abspath $(NODE_WORKER))/src/health.js
+GO_WORKER_CMD := $(abspath services/worker-go/ai-worker-go)
 
 .PHONY: help run test venv node-deps protos check-protos lint lint-node test-python test-go \
-        test-node test-conformance worker-go go-stubs test-ansible test-molecule bench deploy \
+        test-node test-conformance worker-go test-ansible test-molecule bench deploy \
         verify scale logs update stop backup teardown clean
 
 help:
@@ -85,46 +86,32 @@ test-node: $(NODE_STAMP)
 
 # The same contract checks against each worker: a real broker and master, the worker as a
 # command (WORKER_CMD; see protos/README.md to run them against your own worker).
-test-conformance: $(STAMP) $(NODE_STAMP)
+test-conformance: $(STAMP) $(NODE_STAMP) worker-go
 	scripts/ensure-system.sh mosquitto
 	@echo "==> conformance: the Python worker"
 	cd services && WORKER_CMD= WORKER_HEALTH_CMD= pytest tests/conformance
 	@echo "==> conformance: the Node.js worker"
 	cd services && WORKER_CMD="$(NODE_WORKER_CMD)" WORKER_HEALTH_CMD="$(NODE_HEALTH_CMD)" \
 	  pytest tests/conformance
+	@echo "==> conformance: the Go worker"
+	cd services && WORKER_CMD="$(GO_WORKER_CMD)" WORKER_HEALTH_CMD="$(GO_WORKER_CMD) -health" \
+	  pytest tests/conformance
 
 # --- the Go worker -----------------------------------------------------------------------
-# Built offline from Debian's packages in GOPATH mode (no module proxy), as a static binary.
-# Its gRPC stubs are generated from protos/ at every build into a git-ignored GOPATH, so
-# they cannot go stale: protoc and its Go plugins are needed for the build anyway.
-GO_DIR := services/worker-go
-GO_TREE := $(abspath $(GO_DIR))/.gopath
-GO_ENV := GO111MODULE=off GOPATH=$(GO_TREE):/usr/share/gocode CGO_ENABLED=0 GOFLAGS=
-CALLBACK_PROTO := protos/ai_system/rpc/worker_callback.proto
-# The .proto has no go_package option: this names the stubs' import path instead.
-GO_STUBS := M$(CALLBACK_PROTO:protos/%=%)=aiworker/rpc
-VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' services/ai_system/__init__.py)
-
-go-stubs:
+# A static binary from Debian's Go packages, offline; services/worker-go/build.sh says how.
+worker-go:
 	scripts/ensure-system.sh go
-	rm -rf $(GO_TREE)/src/aiworker && mkdir -p $(GO_TREE)/src
-	protoc -I protos --go_out=$(GO_TREE)/src --go_opt=$(GO_STUBS) \
-	  --go-grpc_out=$(GO_TREE)/src --go-grpc_opt=$(GO_STUBS) $(CALLBACK_PROTO)
+	services/worker-go/build.sh
 
-worker-go: go-stubs
-	cd $(GO_DIR) && $(GO_ENV) go build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" \
-	  -o ai-worker-go .
-
-test-go: go-stubs
-	@unformatted=$$(gofmt -l $(GO_DIR)/*.go) && [ -z "$$unformatted" ] || \
-	  { echo "not gofmt'd: $$unformatted"; exit 1; }
-	cd $(GO_DIR) && $(GO_ENV) go vet . && $(GO_ENV) go test .
+test-go:
+	scripts/ensure-system.sh go
+	services/worker-go/build.sh --check
 
 test-ansible: $(STAMP)
 	scripts/check-ansible.sh
 
 test-molecule: $(STAMP)
-	scripts/ensure-system.sh docker
+	scripts/ensure-system.sh docker go
 	scripts/test-molecule.sh
 
 bench: $(STAMP) $(NODE_STAMP)
@@ -147,4 +134,5 @@ scale: $(STAMP)
 
 clean:
 	rm -rf $(VENV) test-artifacts services/wheelhouse upb-ai_system-*.tar.gz \
-	  $(GO_DIR)/.gopath $(GO_DIR)/ai-worker-go $(NODE_WORKER)/node_modules
+	  services/nodehouse services/worker-go/.gopath services/worker-go/ai-worker-go \
+	  $(NODE_WORKER)/node_modules

@@ -8,6 +8,7 @@ which one came) or does not come in time.
 
     python ask_chat.py http://172.30.10.10:31663 "What is MQTT?" --timeout 120
     python ask_chat.py http://172.30.10.10:31663 "Hi" --api-key marker-123 --accept-error
+    python ask_chat.py http://172.30.10.10:31663 "Who answers?" --count 12   (one JSON line each)
 """
 
 from __future__ import annotations
@@ -55,14 +56,18 @@ def main() -> int:
     parser.add_argument("--api-key", default="", help="the user's own API key, sent with the question")
     parser.add_argument("--accept-error", action="store_true",
                         help="print a task-error as the answer instead of failing")
+    parser.add_argument("--count", type=int, default=1,
+                        help="ask this many times, one after another (the longest-idle worker "
+                             "answers each: as many as there are workers reach them all)")
     options = parser.parse_args()
     try:
-        answer = ask(options.url, options.question, options.timeout, options.api_key,
-                     options.accept_error)
+        for _ in range(options.count):
+            answer = ask(options.url, options.question, options.timeout, options.api_key,
+                         options.accept_error)
+            print(json.dumps(answer), flush=True)
     except (RuntimeError, socketio.exceptions.ConnectionError) as error:
         print(f"ask_chat: {error}", file=sys.stderr)
         return 1
-    print(json.dumps(answer))
     return 0
 
 
