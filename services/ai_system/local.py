@@ -260,6 +260,7 @@ class Mosquitto:
         self._prefix = topic_prefix
         self._conf = workdir / "mosquitto.conf"
         self._sink = sink
+        self._password_files: set[str] = set()
         self.process: ManagedProcess | None = None
 
     def _configure(self) -> None:
@@ -295,8 +296,17 @@ class Mosquitto:
                    [self.process])
 
     def password_file(self, user: str) -> Path:
-        """A private file holding ``user``'s password, for a child's MQTT_PASSWORD_FILE."""
-        return _write_private(self._workdir / f"{user}.password", self.accounts[user])
+        """A private file holding ``user``'s password, for a child's MQTT_PASSWORD_FILE.
+
+        Written once: rewriting it for each child would truncate it under one that is
+        reading it at start (a Go worker does within milliseconds) and log it in with an
+        empty password.
+        """
+        path = self._workdir / f"{user}.password"
+        if user not in self._password_files:
+            _write_private(path, self.accounts[user])
+            self._password_files.add(user)
+        return path
 
     def stop(self) -> None:
         if self.process is not None:
