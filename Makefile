@@ -114,7 +114,7 @@ test-molecule: $(STAMP)
 	scripts/ensure-system.sh docker go
 	scripts/test-molecule.sh
 
-bench: $(STAMP) $(NODE_STAMP)
+bench: $(STAMP) $(NODE_STAMP) worker-go
 	scripts/ensure-system.sh mosquitto
 	$(BIN)/python bench/run.py $(BENCH_OPTS)
 

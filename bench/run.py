@@ -44,6 +44,7 @@ WORKER_KINDS: dict[str, tuple[tuple[str, ...], str]] = {
     "python": ((), "python-worker-local"),
     "node": (("node", str(REPO / "services" / "worker-node" / "src" / "main.js")),
              "node-worker-local"),
+    "go": ((str(REPO / "services" / "worker-go" / "ai-worker-go"),), "go-worker-local"),
 }
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 # The aims with 8 workers and 50 sessions.
@@ -60,8 +61,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=8, help="worker processes (8)")
     parser.add_argument("--worker", choices=sorted(WORKER_KINDS), default="python",
-                        help="which worker program: python (ai-worker) or node "
-                             "(services/worker-node; `make bench` installs its packages)")
+                        help="which worker program: python (ai-worker), node "
+                             "(services/worker-node) or go (services/worker-go); `make bench` "
+                             "installs and builds them")
     parser.add_argument("--sessions", type=int, default=50, help="concurrent chat sessions (50)")
     parser.add_argument("--duration", type=float, default=20.0, help="measured seconds (20)")
     parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds first (3)")
