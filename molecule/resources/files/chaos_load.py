@@ -73,6 +73,7 @@ class Session(threading.Thread):
         self._changed = threading.Condition()
         self._token = ""
         self._ready = False
+        self._sent_away = False
         # Reconnect at once and for ever: the page's client does the same.
         self.sio = socketio.Client(reconnection=True, reconnection_attempts=0,
                                    reconnection_delay=0.5, reconnection_delay_max=2,
@@ -89,9 +90,11 @@ class Session(threading.Thread):
             self._ready = True
             self._changed.notify_all()
 
-    def _on_disconnect(self, *_reason: object) -> None:
+    def _on_disconnect(self, reason: object = None) -> None:
         with self._changed:
             self._ready = False
+            # A stopping master's goodbye: Socket.IO does not come back by itself then.
+            self._sent_away = reason == self.sio.reason.SERVER_DISCONNECT
 
     def _question(self, data: dict[str, Any]) -> Question | None:
         question = self.questions.get(str(data.get("request_id")))
@@ -114,14 +117,29 @@ class Session(threading.Thread):
                 self._changed.notify_all()
 
     # -- asking ------------------------------------------------------------------------------
+    def _connect(self) -> None:
+        """Connect (again), presenting the session token once there is one."""
+        while not self._stop_asking.is_set():
+            try:
+                self.sio.connect(self.url, auth=lambda: {"session_token": self._token}
+                                 if self._token else {}, transports=["websocket"],
+                                 wait_timeout=10)
+                return
+            except socketio.exceptions.ConnectionError:
+                time.sleep(1)
+
     def run(self) -> None:
-        self.sio.connect(self.url, auth=lambda: {"session_token": self._token} if self._token
-                         else {}, transports=["websocket"], wait_timeout=30)
+        self._connect()
         number = 0
         while not self._stop_asking.is_set():
             with self._changed:
-                if not self._changed.wait_for(lambda: self._ready, timeout=1):
-                    continue
+                ready = self._changed.wait_for(lambda: self._ready, timeout=1)
+                sent_away, self._sent_away = self._sent_away and not ready, False
+            if sent_away:  # as the page does (app.js): connect again a second later
+                time.sleep(1)
+                self._connect()
+            if not ready:
+                continue
             number += 1
             question = Question(f"s{self.index}-q{number}", self.index, time.time())
             with self._changed:
