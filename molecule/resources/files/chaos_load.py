@@ -73,7 +73,6 @@ class Session(threading.Thread):
         self._changed = threading.Condition()
         self._token = ""
         self._ready = False
-        self._sent_away = False
         # Reconnect at once and for ever: the page's client does the same.
         self.sio = socketio.Client(reconnection=True, reconnection_attempts=0,
                                    reconnection_delay=0.5, reconnection_delay_max=2,
@@ -93,8 +92,15 @@ class Session(threading.Thread):
     def _on_disconnect(self, reason: object = None) -> None:
         with self._changed:
             self._ready = False
-            # A stopping master's goodbye: Socket.IO does not come back by itself then.
-            self._sent_away = reason == self.sio.reason.SERVER_DISCONNECT
+        if reason == self.sio.reason.SERVER_DISCONNECT:
+            # A stopping master's goodbye, after which Socket.IO does not come back by itself:
+            # connect again a second later, as the page does (app.js).
+            threading.Thread(target=self._come_back, name=f"{self.name}-back",
+                             daemon=True).start()
+
+    def _come_back(self) -> None:
+        time.sleep(1)
+        self._connect()
 
     def _question(self, data: dict[str, Any]) -> Question | None:
         question = self.questions.get(str(data.get("request_id")))
@@ -119,7 +125,7 @@ class Session(threading.Thread):
     # -- asking ------------------------------------------------------------------------------
     def _connect(self) -> None:
         """Connect (again), presenting the session token once there is one."""
-        while not self._stop_asking.is_set():
+        while not self.sio.connected:
             try:
                 self.sio.connect(self.url, auth=lambda: {"session_token": self._token}
                                  if self._token else {}, transports=["websocket"],
@@ -133,13 +139,8 @@ class Session(threading.Thread):
         number = 0
         while not self._stop_asking.is_set():
             with self._changed:
-                ready = self._changed.wait_for(lambda: self._ready, timeout=1)
-                sent_away, self._sent_away = self._sent_away and not ready, False
-            if sent_away:  # as the page does (app.js): connect again a second later
-                time.sleep(1)
-                self._connect()
-            if not ready:
-                continue
+                if not self._changed.wait_for(lambda: self._ready, timeout=1):
+                    continue
             number += 1
             question = Question(f"s{self.index}-q{number}", self.index, time.time())
             with self._changed:
