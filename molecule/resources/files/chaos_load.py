@@ -78,6 +78,7 @@ class Session(threading.Thread):
                                    reconnection_delay=0.5, reconnection_delay_max=2,
                                    handle_sigint=False)
         self.sio.on(EVENT_SESSION, self._on_session)
+        self.sio.on("connect", self._on_connect)
         self.sio.on("disconnect", self._on_disconnect)
         self.sio.on(EVENT_AI_RESPONSE, self._on_answer)
         self.sio.on(EVENT_TASK_ERROR, self._on_error)
@@ -86,6 +87,11 @@ class Session(threading.Thread):
     def _on_session(self, data: dict[str, Any]) -> None:
         with self._changed:
             self._token = str(data.get("session_token", ""))
+
+    def _on_connect(self) -> None:
+        # After `session`: the master emits it from its connect handler, before it accepts the
+        # connection, and an emit before then fails.
+        with self._changed:
             self._ready = True
             self._changed.notify_all()
 
@@ -153,10 +159,18 @@ class Session(threading.Thread):
     def _ask(self, question: Question) -> None:
         payload = {"query": f"chaos {question.request_id}: what happens now?",
                    "request_id": question.request_id}
-        try:
-            ack = self.sio.call(EVENT_USER_QUERY, payload, timeout=15)
-        except (socketio.exceptions.TimeoutError, socketio.exceptions.BadNamespaceError):
-            return  # the connection went before the ack: the answer may still come
+        while True:
+            try:
+                ack = self.sio.call(EVENT_USER_QUERY, payload, timeout=15)
+                break
+            except socketio.exceptions.BadNamespaceError:
+                # Not connected, so not sent: the page's client keeps such an emit and sends it
+                # once connected again; so does this one.
+                time.sleep(0.2)
+                with self._changed:
+                    self._changed.wait_for(lambda: self._ready, timeout=1)
+            except socketio.exceptions.TimeoutError:
+                return  # sent, but the connection went before the ack: the answer may come
         with self._changed:
             question.acked = True
             if isinstance(ack, dict) and ack.get("task_id"):
