@@ -102,6 +102,9 @@ class Task:
     tried: set[str] = field(default_factory=set)
     retry_at: float = 0.0
     acknowledged: bool = False  # the worker said it is busy on this attempt
+    # Attempts that stopping workers handed back (SIGTERM: an update, a drain): they were not
+    # lost to a failure, so they do not count against max_attempts.
+    handed_back: int = 0
 
     @property
     def key_lost(self) -> bool:
@@ -426,7 +429,9 @@ class Dispatcher:
         worker.confirmed = True
         if status.status == "offline":
             worker.online = False
-            return self._take_back(now, worker) + self._sync(now, worker)
+            # Naming its task, it stops on purpose and gives it back (a Last Will names none).
+            handed_back = status.task_id is not None and status.task_id == worker.task_id
+            return self._take_back(now, worker, handed_back) + self._sync(now, worker)
         worker.online = True
         if status.status == "busy":
             if worker.task_id is None and status.task_id is not None:
@@ -748,18 +753,20 @@ class Dispatcher:
             return self._take_back(now, worker)  # restarted, or the broker lost the task
         return []  # an idle report sent before the current task reached it
 
-    def _take_back(self, now: float, worker: Worker) -> list[Effect]:
-        """The worker will not return its task: requeue it at the front, or fail it."""
+    def _take_back(self, now: float, worker: Worker, handed_back: bool = False) -> list[Effect]:
+        """The worker will not return its task: requeue it at the front, or fail it once
+        max_attempts were lost (one handed back by a stopping worker is not lost)."""
         task = self._tasks.get(worker.task_id or "")
         worker.task_id = None
         if task is None or task.state != "assigned" or task.worker_id != worker.worker_id:
             return []
-        if task.attempt >= self._max_attempts:
+        task.handed_back += handed_back
+        if task.attempt - task.handed_back >= self._max_attempts:
             self.counters.failed += 1
             return self._finish(now, task, Fail(
                 session_id=task.session_id, task_id=task.task_id, request_id=task.request_id,
-                error=(f"No worker could answer this question: {task.attempt} attempts were "
-                       "lost to stopped or unresponsive workers. Please ask again."),
+                error=(f"No worker could answer this question: {task.attempt - task.handed_back} "
+                       "attempts were lost to stopped or unresponsive workers. Please ask again."),
             ))
         self.counters.requeued += 1
         self._requeue(task)

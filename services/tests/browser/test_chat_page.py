@@ -114,14 +114,20 @@ def test_the_api_key_typed_in_the_page_is_kept_sent_and_never_shown(
     assert browser.find_element(By.ID, "api-key").get_attribute("value") == key
 
 
-def test_a_question_asked_before_a_master_crash_is_answered_after_its_restart(
-        system_factory: SystemFactory, browser: webdriver.Chrome) -> None:
+@pytest.mark.parametrize("stop", ["crash", "graceful"])
+def test_a_question_asked_before_a_master_restart_is_answered_after_it(
+        system_factory: SystemFactory, browser: webdriver.Chrome, stop: str) -> None:
+    """A crash drops the connection; a graceful stop (an update) sends the page away, after
+    which Socket.IO does not reconnect by itself: the page must come back either way."""
     system = system_factory(workers=1, simulated_seconds=3)
     assert system.master is not None
     open_chat(browser, system.url + "/")
     reply = ask(browser, "Will you survive a restart?")
     WebDriverWait(browser, TIMEOUT).until(lambda _: reply.get_attribute("data-task-id"))
-    system.master.kill()
+    if stop == "crash":
+        system.master.kill()
+    else:
+        assert system.master.stop() == 0
     system.start_master(wait=True)
 
     # The page reconnects by itself; the new master, rebuilt from the journal, answers.

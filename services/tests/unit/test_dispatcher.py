@@ -259,6 +259,23 @@ def test_an_offline_workers_task_goes_straight_to_an_idle_worker() -> None:
     assert assigns(status(d, "w1", "offline")) == [("t1", "w2", 2)]
 
 
+def test_tasks_handed_back_by_stopping_workers_do_not_use_up_the_attempts() -> None:
+    """A rolling update stops the workers one after another, each giving its task back."""
+    d = make(max_attempts=2)
+    for n in range(1, 5):
+        register(d, f"w{n}")
+    submit(d, "t1")
+    for n in range(1, 4):  # each holder stops in turn, naming the task it hands back
+        assert assigns(status(d, f"w{n}", "offline", "t1")) == [("t1", f"w{n + 1}", n + 1)]
+    assert d.snapshot()["tasks"]["failed"] == 0
+    # Lost to failures (Last Wills name no task), attempts still run out.
+    assert assigns(status(d, "w4", "offline")) == []
+    assert d.snapshot()["tasks"]["queued"] == 1
+    register(d, "w1")
+    [failure] = of_type(status(d, "w1", "offline"), Fail)
+    assert failure.task_id == "t1" and "2 attempts" in failure.error
+
+
 def test_attempts_exhausted_the_user_gets_a_clear_error() -> None:
     d = make(max_attempts=2)
     register(d, "w1")

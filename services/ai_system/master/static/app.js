@@ -14,6 +14,8 @@
     conversation: "ai-system.conversation",
   };
   const MAX_ENTRIES = 100;
+  // After a stopping master's goodbye: by then it no longer takes connections.
+  const SERVER_GOODBYE_RECONNECT_MS = 1000;
   const STATUS_TEXT = {
     connecting: "Connecting…",
     connected: "Connected",
@@ -341,7 +343,16 @@
   });
 
   socket.on("connect", () => setStatus("connected"));
-  socket.on("disconnect", () => setStatus(socket.active ? "reconnecting" : "disconnected"));
+  socket.on("disconnect", (reason) => {
+    if (reason === "io server disconnect") {
+      // A master that stops (an update, a restart) sends its browsers away, and Socket.IO
+      // does not come back after that by itself; the next master holds our session.
+      setTimeout(() => socket.connect(), SERVER_GOODBYE_RECONNECT_MS);
+      setStatus("reconnecting");
+      return;
+    }
+    setStatus(socket.active ? "reconnecting" : "disconnected");
+  });
   socket.on("connect_error", () => setStatus(socket.active ? "reconnecting" : "disconnected"));
   socket.io.on("reconnect_failed", () => setStatus("disconnected"));
 
