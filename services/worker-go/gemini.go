@@ -67,33 +67,25 @@ func (w geminiWire) complete(ctx context.Context, call *llmCall, key, query stri
 		}
 		return text, nil
 	}
-	var parts []string
-	reason, malformed := "", false
-	err = call.events(ctx, response, func(data []byte) bool {
+	reason := ""
+	text, err := call.streamText(ctx, response, "", onText, func(data []byte) (string, bool) {
 		var chunk geminiResponse
 		if json.Unmarshal(data, &chunk) != nil {
-			malformed = true
-			return false
+			return "", false
 		}
-		text, finish := chunk.text()
+		piece, finish := chunk.text()
 		if finish != "" {
 			reason = finish
 		}
-		if text != "" {
-			parts = append(parts, text)
-			onText(text)
-		}
-		return true
+		return piece, true
 	})
-	switch {
-	case err != nil:
+	if err != nil {
 		return "", err
-	case malformed:
-		return "", call.unexpected()
-	case len(parts) == 0:
+	}
+	if text == "" {
 		return "", noText(call.provider, reason)
 	}
-	return strings.Join(parts, ""), nil
+	return text, nil
 }
 
 func noText(provider, reason string) error {

@@ -98,6 +98,37 @@ func (c *llmCall) events(ctx context.Context, response *http.Response, handle fu
 	return nil
 }
 
+// streamText joins the pieces of text of a streamed answer, passing each on to onText as it
+// comes. read takes one event's data and returns its piece (maybe empty), or ok false when the
+// event is not in the provider's format; an event equal to done (when given) ends the stream.
+func (c *llmCall) streamText(ctx context.Context, response *http.Response, done string,
+	onText func(string), read func(data []byte) (piece string, ok bool)) (string, error) {
+	var parts []string
+	malformed := false
+	err := c.events(ctx, response, func(data []byte) bool {
+		if done != "" && string(data) == done {
+			return false
+		}
+		piece, ok := read(data)
+		if !ok {
+			malformed = true
+			return false
+		}
+		if piece != "" {
+			parts = append(parts, piece)
+			onText(piece)
+		}
+		return true
+	})
+	if err != nil {
+		return "", err
+	}
+	if malformed {
+		return "", c.unexpected()
+	}
+	return strings.Join(parts, ""), nil
+}
+
 // httpFailure is an HTTP status other than 200; each wire format reads its own errors.
 type httpFailure struct {
 	status int

@@ -56,39 +56,28 @@ func (w openAIWire) complete(ctx context.Context, call *llmCall, key, query stri
 		}
 		return choice.Message.Content, nil
 	}
-	var parts []string
 	var finish *string
-	malformed := false
-	err = call.events(ctx, response, func(data []byte) bool {
-		if string(data) == "[DONE]" {
-			return false
-		}
+	text, err := call.streamText(ctx, response, "[DONE]", onText, func(data []byte) (string, bool) {
 		var chunk openAIResponse
 		if json.Unmarshal(data, &chunk) != nil {
-			malformed = true
-			return false
+			return "", false
 		}
-		if len(chunk.Choices) > 0 {
-			choice := chunk.Choices[0]
-			if choice.FinishReason != nil {
-				finish = choice.FinishReason
-			}
-			if choice.Delta.Content != "" {
-				parts = append(parts, choice.Delta.Content)
-				onText(choice.Delta.Content)
-			}
+		if len(chunk.Choices) == 0 {
+			return "", true
 		}
-		return true
+		choice := chunk.Choices[0]
+		if choice.FinishReason != nil {
+			finish = choice.FinishReason
+		}
+		return choice.Delta.Content, true
 	})
-	switch {
-	case err != nil:
+	if err != nil {
 		return "", err
-	case malformed:
-		return "", call.unexpected()
-	case len(parts) == 0:
+	}
+	if text == "" {
 		return "", emptyAnswer(call.provider, finish)
 	}
-	return strings.Join(parts, ""), nil
+	return text, nil
 }
 
 func emptyAnswer(provider string, finish *string) error {
