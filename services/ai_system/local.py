@@ -453,8 +453,8 @@ class LocalSystem:
         self.master = ManagedProcess("master", [find_program("ai-master")], env,
                                      self._sink).start()
         if wait:
-            wait_until(lambda: bool(self.healthz()), timeout, "the master's /healthz",
-                       [self.master])
+            wait_until(lambda: bool(self.healthz().get("mqtt_connected")), timeout,
+                       "the master's /healthz with the broker connected", [self.master])
         return self.master
 
     def start_worker(self, index: int, env: Mapping[str, str] | None = None,
@@ -495,8 +495,8 @@ class LocalSystem:
     def wait_ready(self, timeout: float = 60.0) -> None:
         """Until /healthz answers and every running worker shows online in /api/status."""
         assert self.master is not None
-        wait_until(lambda: bool(self.healthz()), timeout, "the master's /healthz",
-                   self.processes())
+        wait_until(lambda: bool(self.healthz().get("mqtt_connected")), timeout,
+                   "the master's /healthz with the broker connected", self.processes())
         expected = {wid for wid, proc in self.workers.items() if proc.alive()}
         wait_until(lambda: expected <= online_workers(self.status()).keys(), timeout,
                    f"{len(expected)} workers to register", self.processes())

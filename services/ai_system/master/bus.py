@@ -51,6 +51,7 @@ class MasterBus:
             will=(self.topics.master_status, MasterStatus("offline").to_json(), True),
         )
         self.client.on_connect = self._on_connect
+        self.client.on_subscribe = self._on_subscribe
         self.client.on_disconnect = self._on_disconnect
         self.client.message_callback_add(
             self.topics.register, self._receiver(WorkerRegistration, handler.on_register))
@@ -61,10 +62,14 @@ class MasterBus:
             self.topics.logs, self._receiver(LogRecord, handler.on_log, quiet=True))
         # time.monotonic() of the last loss of the broker (or of start), None while connected.
         self._away_since: float | None = time.monotonic()
+        # Set when the broker acknowledged our subscriptions: until then a worker's
+        # registration (QoS 0 for the original protocol's workers) would reach nobody.
+        self._subscribed = False
 
     @property
     def connected(self) -> bool:
-        return self.client.is_connected()
+        """Connected, and subscribed to what workers send."""
+        return self._subscribed and self.client.is_connected()
 
     def disconnected_for(self) -> float:
         """Seconds since the broker was last reachable (0 while connected)."""
@@ -95,14 +100,23 @@ class MasterBus:
         self._away_since = None
         # Before announcing online: workers answer it by re-registering.
         self._handler.on_broker_changed()
+        self._subscribed = False
         client.subscribe([(self.topics.register, 1), (self.topics.status, 1),
                           (self.topics.logs, 0)])
         client.publish(self.topics.master_status, MasterStatus("online").to_json(),
                        qos=1, retain=True)
         log.info("connected to MQTT broker %s:%d", self._settings.host, self._settings.port)
 
+    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int,
+                      reasons: list[ReasonCode], properties: Any) -> None:
+        self._subscribed = not any(reason.is_failure for reason in reasons)
+        if not self._subscribed:
+            log.error("MQTT broker refused the master's subscriptions: %s",
+                      ", ".join(str(reason) for reason in reasons))
+
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any,
                        reason: ReasonCode, properties: Any) -> None:
+        self._subscribed = False
         if reason.is_failure:
             log.warning("lost the MQTT broker (%s); reconnecting", reason)
         if self._away_since is None:
