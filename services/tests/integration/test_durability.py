@@ -32,7 +32,8 @@ def test_questions_waiting_and_running_survive_a_master_restart(
     if stop == "SIGKILL":
         system.master.kill()
     else:
-        assert system.master.stop() == 0
+        code = system.master.stop()
+        assert code == 0, f"the master exited {code} on SIGTERM:\n{system.master.output()}"
     system.start_master(wait=True)
 
     with ChatClient(system.url, token) as back:
