@@ -18,7 +18,7 @@ GO_WORKER_CMD := $(abspath services/worker-go/ai-worker-go)
 
 .PHONY: help run test venv node-deps protos check-protos lint lint-node test-python test-go \
         test-node test-conformance worker-go test-ansible test-molecule bench deploy \
-        verify scale logs update stop backup teardown clean
+        verify status scale logs update stop backup teardown clean
 
 help:
 	@echo "make run           the web chat on this machine: Mosquitto, master and $(WORKERS) workers"
@@ -26,7 +26,8 @@ help:
 	@echo "make worker-go     the Go worker, services/worker-go/ai-worker-go (Debian's Go packages)"
 	@echo "make bench         throughput and overhead latency benchmark (writes bench/results/)"
 	@echo "make deploy        ansible-playbook site.yml -i $(INVENTORY)"
-	@echo "make verify|update|stop|backup|teardown|logs [SERVICE=...]"
+	@echo "make verify|status|update|stop|backup|teardown"
+	@echo "make logs [SERVICE=master] [NODE=worker3] [SINCE=10m]"
 	@echo "make scale SERVICE=worker-python REPLICAS=8"
 
 # --- environment ----------------------------------------------------------------------
@@ -122,11 +123,12 @@ bench: $(STAMP) $(NODE_STAMP) worker-go
 deploy: $(STAMP)
 	ansible-playbook site.yml -i $(INVENTORY) $(ANSIBLE_OPTS)
 
-verify update stop backup teardown: $(STAMP)
+verify status update stop backup teardown: $(STAMP)
 	ansible-playbook playbooks/$@.yml -i $(INVENTORY) $(ANSIBLE_OPTS)
 
 logs: $(STAMP)
-	ansible-playbook playbooks/logs.yml -i $(INVENTORY) $(if $(SERVICE),-e logs_service=$(SERVICE)) $(ANSIBLE_OPTS)
+	ansible-playbook playbooks/logs.yml -i $(INVENTORY) $(if $(SERVICE),-e logs_service=$(SERVICE)) \
+	  $(if $(NODE),-e logs_node=$(NODE)) $(if $(SINCE),-e logs_since=$(SINCE)) $(ANSIBLE_OPTS)
 
 scale: $(STAMP)
 	@test -n "$(SERVICE)" -a -n "$(REPLICAS)" || { echo "usage: make scale SERVICE=worker-python REPLICAS=8"; exit 2; }

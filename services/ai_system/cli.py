@@ -1,6 +1,7 @@
-"""The command line the three programs share: --help and --version, nothing else.
+"""The command line the programs share: --help and --version (and, for ai-system-ask, its
+question).
 
-Their settings are environment variables (config.py, services/README.md), so a stray
+The services' settings are environment variables (config.py, services/README.md), so a stray
 argument is a mistake worth refusing rather than ignoring.
 """
 
@@ -14,9 +15,10 @@ SETTINGS_HELP = ("Every setting is an environment variable (secrets may come fro
                  "by <NAME>_FILE); services/README.md lists them with their defaults.")
 
 
-def parser(program: str, description: str) -> argparse.ArgumentParser:
-    """A parser with --help (the description and where the settings are) and --version."""
-    result = argparse.ArgumentParser(prog=program, description=description,
-                                     epilog=SETTINGS_HELP)
+def parser(program: str, description: str,
+           epilog: str | None = SETTINGS_HELP) -> argparse.ArgumentParser:
+    """A parser with --help (the description and, by default, where the settings are) and
+    --version."""
+    result = argparse.ArgumentParser(prog=program, description=description, epilog=epilog)
     result.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return result

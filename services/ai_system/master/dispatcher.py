@@ -338,6 +338,7 @@ class Dispatcher:
         self._queue = FairQueue()
         self._delayed: list[tuple[float, str]] = []  # (retry_at, task id), a heap
         self._pending: Counter[str] = Counter()  # unfinished tasks per session
+        self._last_answer: float | None = None  # when the last answer came (monotonic)
         # Recently finished task ids and their tokens, so a late or repeated result is
         # recognised (and a forged one still refused).
         self._finished: OrderedDict[str, str] = OrderedDict()
@@ -491,6 +492,7 @@ class Dispatcher:
             assignee.completed += 1
             effects = self._sync(now, assignee)
         self.counters.completed += 1
+        self._last_answer = now
         common = {"session_id": task.session_id, "task_id": task_id,
                   "request_id": task.request_id}
         outcome: SessionEffect
@@ -656,6 +658,9 @@ class Dispatcher:
                 for w in self._workers.values()
             ],
             "queue_depth": queued,
+            # Wall-clock milliseconds, like last_seen; None until the first answer.
+            "last_answer": (None if self._last_answer is None
+                            else round(self._wall(self._last_answer) * 1000)),
             "tasks": {"queued": queued, "retrying": delayed,
                       "assigned": len(self._tasks) - queued - delayed,
                       **{name: value for name, value in vars(self.counters).items()

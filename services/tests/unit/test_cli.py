@@ -9,7 +9,10 @@ import pytest
 from ai_system import __version__
 from ai_system.local import find_program
 
-PROGRAMS = ["ai-master", "ai-worker", "ai-system-local"]
+SERVICES = ["ai-master", "ai-worker", "ai-system-local"]
+PROGRAMS = [*SERVICES, "ai-system-ask"]
+# What each program needs besides flags.
+OPERANDS = {"ai-system-ask": ["http://127.0.0.1:9", "Hello?"]}
 
 
 def run(*argv: str) -> subprocess.CompletedProcess[str]:
@@ -17,7 +20,7 @@ def run(*argv: str) -> subprocess.CompletedProcess[str]:
                           timeout=30, check=False)
 
 
-@pytest.mark.parametrize("program", PROGRAMS)
+@pytest.mark.parametrize("program", SERVICES)
 def test_help_describes_the_program_and_where_its_settings_are(program: str) -> None:
     done = run(program, "--help")
     assert done.returncode == 0, done.stderr
@@ -32,5 +35,5 @@ def test_version_prints_the_package_version(program: str) -> None:
 
 @pytest.mark.parametrize("program", PROGRAMS)
 def test_an_unknown_flag_is_refused(program: str) -> None:
-    done = run(program, "--no-such-flag")
+    done = run(program, *OPERANDS.get(program, []), "--no-such-flag")
     assert done.returncode == 2 and "unrecognized arguments: --no-such-flag" in done.stderr

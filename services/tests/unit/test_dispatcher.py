@@ -496,6 +496,15 @@ def test_the_snapshot_counts_tasks() -> None:
     assert (tasks["submitted"], tasks["assigned"], tasks["queued"]) == (2, 1, 1)
 
 
+def test_the_snapshot_says_when_the_last_answer_came_in_wall_clock_ms() -> None:
+    d = make(wall_offset=1_000.0)
+    register(d, "w1")
+    submit(d, "t1")
+    assert d.snapshot()["last_answer"] is None
+    result(d, "t1", "w1", now=2.5)
+    assert d.snapshot()["last_answer"] == 1_002_500
+
+
 # --- a long random run: the invariants hold whatever the order of events ----------------
 
 @pytest.mark.parametrize("seed", range(20))

@@ -1,0 +1,40 @@
+"""``ai-system-ask``, the operator's command-line chat: what `make verify` asks the lab with."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+from support.system import wait_idle
+
+from ai_system.local import LocalSystem, find_program, free_port
+
+pytestmark = pytest.mark.integration
+
+
+def ask(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([find_program("ai-system-ask"), *argv], capture_output=True,
+                          text=True, timeout=120, check=False)
+
+
+def test_it_prints_one_json_answer_per_question_asked(shared_system: LocalSystem) -> None:
+    wait_idle(shared_system)
+    done = ask(shared_system.url, "Is the lab answering?", "--count", "2", "--timeout", "60")
+    assert done.returncode == 0, done.stderr
+    answers = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [a["event"] for a in answers] == ["ai-response", "ai-response"]
+    assert all("Is the lab answering?" in a["response"] for a in answers)
+    assert {a["worker_id"] for a in answers} <= shared_system.workers.keys()
+
+
+def test_a_chat_that_is_not_there_is_a_one_line_error() -> None:
+    done = ask(f"http://127.0.0.1:{free_port()}", "Anyone?", "--timeout", "5")
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.startswith("ai-system-ask: ") and len(done.stderr.splitlines()) == 1
+
+
+def test_an_oversize_question_fails_with_the_chats_reason(shared_system: LocalSystem) -> None:
+    done = ask(shared_system.url, "x" * 100_000, "--timeout", "30")
+    assert done.returncode == 1
+    assert "ai-system-ask: the chat answered with an error" in done.stderr
