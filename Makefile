@@ -18,7 +18,7 @@ GO_WORKER_CMD := $(abspath services/worker-go/ai-worker-go)
 
 .PHONY: help run test venv node-deps protos check-protos lint lint-node test-python test-go \
         test-node test-conformance worker-go test-ansible test-molecule bench deploy \
-        verify status scale logs update stop backup teardown clean
+        verify status scale logs update stop backup restore teardown clean
 
 help:
 	@echo "make run           the web chat on this machine: Mosquitto, master and $(WORKERS) workers"
@@ -27,6 +27,7 @@ help:
 	@echo "make bench         throughput and overhead latency benchmark (writes bench/results/)"
 	@echo "make deploy        ansible-playbook site.yml -i $(INVENTORY)"
 	@echo "make verify|status|update|stop|backup|teardown"
+	@echo "make restore BACKUP=backups/ai-system-<UTC time>"
 	@echo "make logs [SERVICE=master] [NODE=worker3] [SINCE=10m]"
 	@echo "make scale SERVICE=worker-python REPLICAS=8"
 
@@ -129,6 +130,10 @@ verify status update stop backup teardown: $(STAMP)
 logs: $(STAMP)
 	ansible-playbook playbooks/logs.yml -i $(INVENTORY) $(if $(SERVICE),-e logs_service=$(SERVICE)) \
 	  $(if $(NODE),-e logs_node=$(NODE)) $(if $(SINCE),-e logs_since=$(SINCE)) $(ANSIBLE_OPTS)
+
+restore: $(STAMP)
+	@test -n "$(BACKUP)" || { echo "usage: make restore BACKUP=backups/ai-system-<UTC time>"; exit 2; }
+	ansible-playbook playbooks/restore.yml -i $(INVENTORY) -e restore_backup=$(abspath $(BACKUP)) $(ANSIBLE_OPTS)
 
 scale: $(STAMP)
 	@test -n "$(SERVICE)" -a -n "$(REPLICAS)" || { echo "usage: make scale SERVICE=worker-python REPLICAS=8"; exit 2; }

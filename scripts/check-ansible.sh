@@ -67,7 +67,7 @@ printf '[defaults]\ncollections_path = %s\n' "$tmp/collections" >"$tmp/elsewhere
 ANSIBLE_CONFIG="$tmp/elsewhere/ansible.cfg" \
   "$BIN/ansible-galaxy" collection install --offline --no-deps -p "$tmp/collections" "$tarball" >/dev/null
 # From that directory, so that nothing of the checkout (ansible.cfg, roles/) is used.
-for playbook in site docker swarm registry images stack verify status scale logs update stop backup teardown; do
+for playbook in site docker swarm registry images stack verify status scale logs update stop backup restore teardown; do
   (cd "$tmp/elsewhere" && ANSIBLE_CONFIG="$tmp/elsewhere/ansible.cfg" \
     "$OLDPWD/$BIN/ansible-playbook" --syntax-check -i "$OLDPWD/inventories/lab" "upb.ai_system.$playbook") \
     >"$tmp/fqcn.log" 2>&1 || { cat "$tmp/fqcn.log"; echo "FQCN playbook upb.ai_system.$playbook failed" >&2; exit 1; }

@@ -37,4 +37,24 @@ def test_a_chat_that_is_not_there_is_a_one_line_error() -> None:
 def test_an_oversize_question_fails_with_the_chats_reason(shared_system: LocalSystem) -> None:
     done = ask(shared_system.url, "x" * 100_000, "--timeout", "30")
     assert done.returncode == 1
-    assert "ai-system-ask: the chat answered with an error" in done.stderr
+    assert "ai-system-ask: the chat refused the question: " in done.stderr
+
+
+def test_a_question_left_behind_is_collected_later_in_its_session(
+        shared_system: LocalSystem) -> None:
+    wait_idle(shared_system)
+    left = ask(shared_system.url, "Answer me when I am back", "--leave")
+    assert left.returncode == 0, left.stderr
+    ticket = json.loads(left.stdout)
+    assert set(ticket) == {"session_token", "task_id"}
+    done = ask(shared_system.url, "--resume", ticket["session_token"],
+               "--task-id", ticket["task_id"], "--timeout", "60")
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert answer["task_id"] == ticket["task_id"]
+    assert "Answer me when I am back" in answer["response"]
+
+
+def test_resume_needs_a_task_id_and_no_question() -> None:
+    done = ask("http://127.0.0.1:9", "--resume", "some-token")
+    assert done.returncode == 2 and "--resume takes --task-id and no question" in done.stderr
