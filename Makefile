@@ -58,6 +58,7 @@ test: lint lint-node check-protos test-go test-node test-python test-conformance
 
 lint: $(STAMP)
 	cd services && ruff check .
+	ruff check --config services/pyproject.toml plugins tests bench molecule
 
 lint-node: $(NODE_STAMP)
 	cd $(NODE_WORKER) && npm run -s lint

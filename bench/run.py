@@ -303,8 +303,9 @@ def table(figs: dict[str, Any], generators: int) -> list[str]:
 
 def report(doc: dict[str, Any]) -> str:
     p = doc["params"]
-    lines = [f"{p['workers']} {p.get('worker', 'python')} workers, {p['sessions']} sessions, {p['duration']:g} s measured "
-             f"after {p['warmup']:g} s warm-up, {doc['machine']['cores']} cores"]
+    lines = [f"{p['workers']} {p.get('worker', 'python')} workers, {p['sessions']} sessions, "
+             f"{p['duration']:g} s measured after {p['warmup']:g} s warm-up, "
+             f"{doc['machine']['cores']} cores"]
     for number, run in enumerate(doc["runs"], start=1):
         lines += ["", f"run {number}/{len(doc['runs'])}: {run['tasks_per_second']:.1f} tasks/s "
                       f"({run['tasks']} answers; the master counted "

@@ -43,7 +43,8 @@ DOCUMENTATION = """
 EXAMPLES = """
 - name: Tag of the build context
   ansible.builtin.set_fact:
-    images_tag: "1.0.0-{{ lookup('upb.ai_system.context_hash', 'services', excludes=['./tests'])[:12] }}"
+    images_tag: >-
+      1.0.0-{{ lookup('upb.ai_system.context_hash', 'services', excludes=['./tests'])[:12] }}
 """
 
 RETURN = """
@@ -62,7 +63,8 @@ def excluded(relative: str, patterns: Iterable[str]) -> bool:
     for pattern in patterns:
         if pattern.startswith("./"):
             anchored = pattern[2:].rstrip("/")
-            if any(fnmatch.fnmatchcase("/".join(parts[:n]), anchored) for n in range(1, len(parts) + 1)):
+            if any(fnmatch.fnmatchcase("/".join(parts[:n]), anchored)
+                   for n in range(1, len(parts) + 1)):
                 return True
         elif any(fnmatch.fnmatchcase(part, pattern) for part in parts):
             return True

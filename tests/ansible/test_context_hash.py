@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -44,7 +45,8 @@ def context(tmp_path: Path) -> Path:
 def kept_by_tar(root: Path) -> set[str]:
     argv = ["tar", "-cf", "-", *(f"--exclude={p}" for p in PATTERNS), "-C", str(root), "."]
     archive = subprocess.run(argv, check=True, capture_output=True).stdout
-    names = subprocess.run(["tar", "-tf", "-"], input=archive, check=True, capture_output=True).stdout
+    names = subprocess.run(["tar", "-tf", "-"], input=archive, check=True,
+                           capture_output=True).stdout
     return {n.removeprefix("./") for n in names.decode().split() if not n.endswith("/")}
 
 
@@ -78,7 +80,8 @@ def test_an_unchanged_context_keeps_its_hash_whatever_its_times(context: Path) -
     ],
     ids=["edit", "new file", "removed file", "renamed file", "made executable"],
 )
-def test_what_the_build_sees_changes_the_hash(context: Path, change) -> None:
+def test_what_the_build_sees_changes_the_hash(context: Path,
+                                             change: Callable[[Path], None]) -> None:
     before = context_hash(context, PATTERNS)
     change(context)
     assert context_hash(context, PATTERNS) != before

@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any
 
 import socketio
-
 from ai_system.protocol import (
     EVENT_AI_RESPONSE,
     EVENT_SESSION,
