@@ -40,12 +40,13 @@ def kept_secret(configured: str, state_dir: str, file_name: str,
     with os.fdopen(fd, "wb") as handle:
         handle.write(secret)
     log.info("made a new %s in %s", what, path)
-    return secret
+    # What every later read of the file gives (reads strip an operator's trailing newline).
+    return secret.strip()
 
 
 def session_secret(configured: str, state_dir: str) -> bytes:
     return kept_secret(configured, state_dir, SESSION_SECRET_FILE,
-                       lambda: secrets.token_bytes(32), "session secret")
+                       lambda: secrets.token_urlsafe(32).encode(), "session secret")
 
 
 def operator_token(configured: str, state_dir: str) -> str:

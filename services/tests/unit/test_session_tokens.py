@@ -9,7 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from ai_system.master.kept_secrets import SESSION_SECRET_FILE, operator_token, session_secret
+from ai_system.master.kept_secrets import (
+    SESSION_SECRET_FILE,
+    kept_secret,
+    operator_token,
+    session_secret,
+)
 from ai_system.master.session_tokens import SessionTokens
 
 
@@ -47,6 +52,12 @@ def test_the_secret_is_made_once_in_the_state_dir_and_kept_private(tmp_path: Pat
     assert session_secret("", str(tmp_path)) == first
     mode = stat.S_IMODE(os.stat(tmp_path / SESSION_SECRET_FILE).st_mode)
     assert mode == 0o600
+
+
+def test_a_new_secret_is_the_one_every_later_read_gives(tmp_path: Path) -> None:
+    # Random bytes may begin or end with what a read strips (a space, a newline).
+    made = kept_secret("", str(tmp_path), "edge.key", lambda: b" \nsecret\t", "test secret")
+    assert made == kept_secret("", str(tmp_path), "edge.key", lambda: b"other", "test secret")
 
 
 def test_a_configured_secret_wins_and_no_state_dir_means_a_fresh_secret(
