@@ -20,9 +20,9 @@ from ansible.errors import AnsibleFilterError
 _LINE = re.compile(
     r"^(?:(?P<time>\d{4}-\d\d-\d\dT[0-9:.]+(?:Z|[+-]\d\d:\d\d)) )?"
     r"(?P<task>[^\s@|]+)@(?P<node>[^\s|]+)\s*\| ?(?P<message>.*)$")
-# <service>.<slot>.<task id> (replicated) or <service>.<node id>.<task id> (global): the ids
-# say nothing an operator needs; the node's name is printed beside.
-_TASK_ID = re.compile(r"(?:\.[a-z0-9]{25}){1,2}$")
+# <service>.<slot>.<task id>; a global service's tasks have slot 0 (or the node's id): the ids
+# and that slot say nothing an operator needs, the node's name is printed beside.
+_TASK_ID = re.compile(r"(?:\.0|\.[a-z0-9]{25})?\.[a-z0-9]{25}$")
 
 
 def service_logs(lines: object, node: str = "") -> list[str]:
