@@ -18,7 +18,7 @@ GO_WORKER_CMD := $(abspath services/worker-go/ai-worker-go)
 
 .PHONY: help run test venv node-deps protos check-protos lint lint-node test-python test-go \
         test-node test-conformance worker-go test-ansible test-molecule bench deploy \
-        verify status scale logs update stop backup restore teardown clean
+        verify status scale logs update rollback stop backup restore teardown clean
 
 help:
 	@echo "make run           the web chat on this machine: Mosquitto, master and $(WORKERS) workers"
@@ -26,8 +26,9 @@ help:
 	@echo "make worker-go     the Go worker, services/worker-go/ai-worker-go (Debian's Go packages)"
 	@echo "make bench         throughput and overhead latency benchmark (writes bench/results/)"
 	@echo "make deploy        ansible-playbook site.yml -i $(INVENTORY)"
-	@echo "make verify|status|update|stop|backup|teardown"
-	@echo "make restore BACKUP=backups/ai-system-<UTC time>"
+	@echo "make verify|status|update|rollback|stop|teardown"
+	@echo "make backup [SECRETS=vault-password-file]"
+	@echo "make restore BACKUP=backups/ai-system-<UTC time> [SECRETS=vault-password-file]"
 	@echo "make logs [SERVICE=master] [NODE=worker3] [SINCE=10m]"
 	@echo "make scale SERVICE=worker-python REPLICAS=8"
 
@@ -125,16 +126,22 @@ bench: $(STAMP) $(NODE_STAMP) worker-go
 deploy: $(STAMP)
 	ansible-playbook site.yml -i $(INVENTORY) $(ANSIBLE_OPTS)
 
-verify status update stop backup teardown: $(STAMP)
+verify status update rollback stop teardown: $(STAMP)
 	ansible-playbook playbooks/$@.yml -i $(INVENTORY) $(ANSIBLE_OPTS)
 
 logs: $(STAMP)
 	ansible-playbook playbooks/logs.yml -i $(INVENTORY) $(if $(SERVICE),-e logs_service=$(SERVICE)) \
 	  $(if $(NODE),-e logs_node=$(NODE)) $(if $(SINCE),-e logs_since=$(SINCE)) $(ANSIBLE_OPTS)
 
+# SECRETS=<vault password file>: the controller's credentials go in the backup, encrypted with
+# it, and come back from it on restore.
+backup: $(STAMP)
+	ansible-playbook playbooks/backup.yml -i $(INVENTORY) $(if $(SECRETS),-e backup_vault_password_file=$(abspath $(SECRETS))) $(ANSIBLE_OPTS)
+
 restore: $(STAMP)
 	@test -n "$(BACKUP)" || { echo "usage: make restore BACKUP=backups/ai-system-<UTC time>"; exit 2; }
-	ansible-playbook playbooks/restore.yml -i $(INVENTORY) -e restore_backup=$(abspath $(BACKUP)) $(ANSIBLE_OPTS)
+	ansible-playbook playbooks/restore.yml -i $(INVENTORY) -e restore_backup=$(abspath $(BACKUP)) \
+	  $(if $(SECRETS),-e restore_vault_password_file=$(abspath $(SECRETS))) $(ANSIBLE_OPTS)
 
 scale: $(STAMP)
 	@test -n "$(SERVICE)" -a -n "$(REPLICAS)" || { echo "usage: make scale SERVICE=worker-python REPLICAS=8"; exit 2; }

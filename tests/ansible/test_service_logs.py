@@ -3,13 +3,9 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-from pathlib import Path
-
 import pytest
+from templating import filtered, template
 
-ROOT = Path(__file__).resolve().parents[2]
 TASK = "tbbqnt0hyhpc92rbtud0kz0y5"
 NODE_ID = "0"  # docker 28 prints slot 0 for a global service's tasks
 MASTER = [
@@ -26,15 +22,7 @@ WORKER = [
 
 def service_logs(lines: list[str], node: str = "") -> list[str]:
     """The filter's result, through ansible's own templating (as the logs playbook uses it)."""
-    expression = "{{ lines | upb.ai_system.service_logs(node) | to_json }}"
-    done = subprocess.run(
-        [str(ROOT / ".venv/bin/ansible"), "localhost", "-m", "ansible.builtin.debug",
-         "-a", f"msg={expression}", "-e", json.dumps({"lines": lines, "node": node}),
-         "-o"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
-    assert done.returncode == 0, done.stdout + done.stderr
-    reply = json.loads(done.stdout.split(" => ", 1)[1])
-    return json.loads(reply["msg"]) if isinstance(reply["msg"], str) else reply["msg"]
+    return filtered("lines | upb.ai_system.service_logs(node)", {"lines": lines, "node": node})
 
 
 def test_services_merge_into_plain_lines_oldest_first_without_task_ids() -> None:
@@ -59,9 +47,5 @@ def test_dockers_own_messages_come_first_unless_a_node_is_asked_for() -> None:
 
 @pytest.mark.parametrize("bad", ["not a list", [1, 2]])
 def test_what_is_not_a_list_of_lines_is_refused_clearly(bad: object) -> None:
-    done = subprocess.run(
-        [str(ROOT / ".venv/bin/ansible"), "localhost", "-m", "ansible.builtin.debug",
-         "-a", "msg={{ lines | upb.ai_system.service_logs }}", "-e",
-         json.dumps({"lines": bad})],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    done = template("{{ lines | upb.ai_system.service_logs }}", {"lines": bad})
     assert done.returncode != 0 and "service_logs: " in done.stdout + done.stderr
