@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import sqlite3
 import sys
 import threading
 from typing import Any
@@ -29,6 +30,7 @@ from ai_system.master.metrics import MasterMetrics
 from ai_system.master.results import serve, tls_credentials
 from ai_system.master.service import MasterService
 from ai_system.master.session_tokens import SessionTokens
+from ai_system.master.snapshot import snapshot
 from ai_system.mqtt import MqttLogHandler, configure_logging
 from ai_system.signals import stop_on_signals
 
@@ -78,12 +80,34 @@ def _open_state(settings: MasterSettings) -> tuple[Journal | None, bytes, str]:
     return journal, secret, token
 
 
+def _snapshot(settings: MasterSettings, into: str) -> int:
+    if not settings.state_dir:
+        print("ai-master --snapshot: STATE_DIR is not set, there is no state to copy",
+              file=sys.stderr)
+        return 2
+    try:
+        names = snapshot(settings.state_dir, into)
+    except (OSError, sqlite3.Error) as exc:
+        print(f"ai-master --snapshot: cannot copy {settings.state_dir} into {into}: {exc}",
+              file=sys.stderr)
+        return 1
+    print(f"snapshot of {settings.state_dir} in {into}: {', '.join(names) or 'nothing'}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser("ai-master", "The ai-system's master: the web chat, the MQTT dispatcher and the "
-           "gRPC result server in one process.").parse_args(argv)
+    arguments = parser("ai-master", "The ai-system's master: the web chat, the MQTT "
+                       "dispatcher and the gRPC result server in one process.")
+    arguments.add_argument(
+        "--snapshot", metavar="DIR",
+        help="write a consistent copy of STATE_DIR (the journal through SQLite's online "
+             "backup) into DIR while a master runs, and exit; make backup uses it")
+    options = arguments.parse_args(argv)
     settings = load_or_report(MasterSettings.from_env, "ai-master")
     if settings is None:
         return 2
+    if options.snapshot:
+        return _snapshot(settings, options.snapshot)
     configure_logging("master", settings.log_level)
     # One line per HTTP request (every Socket.IO poll) is noise, and would reach MQTT.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
