@@ -59,6 +59,7 @@ test: lint lint-node check-protos test-go test-node test-python test-conformance
 
 lint: $(STAMP)
 	cd services && ruff check .
+	cd services && mypy ai_system
 	ruff check --config services/pyproject.toml plugins tests bench molecule
 
 lint-node: $(NODE_STAMP)

@@ -108,7 +108,7 @@ def start(client: Client, settings: MqttSettings) -> None:
     properties = Properties(PacketTypes.CONNECT)
     if client.persistent_session:
         properties.SessionExpiryInterval = PERSISTENT_SESSION_EXPIRY_SECONDS
-        clean_start: bool | int = mqtt.MQTT_CLEAN_START_FIRST_ONLY
+        clean_start: mqtt.CleanStartOption = mqtt.MQTT_CLEAN_START_FIRST_ONLY
     else:
         clean_start = True
     client.connect_async(settings.host, settings.port, keepalive=settings.keepalive,

@@ -76,7 +76,7 @@ class Topics:
 
 # --- parsing helpers -------------------------------------------------------------------
 
-def _load_object(payload: bytes | str) -> dict[str, Any]:
+def _load_object(payload: bytes | bytearray | str) -> dict[str, Any]:
     try:
         data = json.loads(payload)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -120,7 +120,7 @@ class Message:
         raise NotImplementedError
 
     @classmethod
-    def from_json(cls: type[T], payload: bytes | str) -> T:
+    def from_json(cls: type[T], payload: bytes | bytearray | str) -> T:
         return cls.from_dict(_load_object(payload))
 
     def to_dict(self) -> dict[str, Any]:

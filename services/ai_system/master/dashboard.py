@@ -16,7 +16,9 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, Response, make_response, redirect, render_template, request
-from flask_socketio import ConnectionRefusedError, SocketIO, emit, join_room
+from flask_socketio import SocketIO, emit, join_room
+from socketio.exceptions import ConnectionRefusedError  # flask_socketio's, not in its stubs
+from werkzeug.wrappers import Response as BaseResponse
 
 from ai_system.master.limits import RateLimiter
 from ai_system.master.service import MasterService
@@ -105,7 +107,7 @@ def register_dashboard(app: Flask, socketio: SocketIO, service: MasterService, h
         return make_response(render_template("dashboard.html"))
 
     @app.post("/dashboard/login")
-    def login() -> Response:
+    def login() -> BaseResponse:  # redirect() makes werkzeug's Response
         if not auth.attempts.allow(request.remote_addr or "", time.monotonic()):
             return login_page("Too many attempts; wait a minute.", 429)
         if not auth.check_token(request.form.get("token", "").strip()):
@@ -115,7 +117,7 @@ def register_dashboard(app: Flask, socketio: SocketIO, service: MasterService, h
         return response
 
     @app.post("/dashboard/logout")
-    def logout() -> Response:
+    def logout() -> BaseResponse:
         response = redirect("/dashboard", code=303)
         response.delete_cookie(COOKIE)
         return response

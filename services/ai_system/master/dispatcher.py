@@ -493,15 +493,14 @@ class Dispatcher:
             effects = self._sync(now, assignee)
         self.counters.completed += 1
         self._last_answer = now
-        common = {"session_id": task.session_id, "task_id": task_id,
-                  "request_id": task.request_id}
         outcome: SessionEffect
         if result.error:
-            outcome = Fail(**common, error=result.error)
+            outcome = Fail(session_id=task.session_id, task_id=task_id,
+                           request_id=task.request_id, error=result.error)
             message = "error recorded"
         else:
             outcome = Deliver(
-                **common,
+                session_id=task.session_id, task_id=task_id, request_id=task.request_id,
                 response=result.response,
                 worker_id=worker_id,
                 node=sender.node if sender is not None else "",

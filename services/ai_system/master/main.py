@@ -124,6 +124,9 @@ def main(argv: list[str] | None = None) -> int:
                 "mqtt_connected": bus.connected, "journal": journal is not None}
 
     app, socketio = create_app(service, settings.max_query_chars, health, token)
+    # python-socketio's Server, which SocketIO(app) made: Flask-SocketIO's stubs leave the
+    # attribute out (typeshed counts it internal), and python-socketio has no types anyway.
+    sio_server = socketio.server  # type: ignore[attr-defined]
     try:
         tls = (tls_credentials(settings.grpc_tls_cert_file, settings.grpc_tls_key_file)
                if settings.grpc_tls_port else None)
@@ -142,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # python-socketio's emit directly: the outbox runs outside any Flask request context.
     service.start(bus.publish_task,
-                  lambda event, payload, room: socketio.server.emit(event, payload, to=room))
+                  lambda event, payload, room: sio_server.emit(event, payload, to=room))
     logging.getLogger().addHandler(MqttLogHandler(
         bus.client, bus.topics.logs, "master", settings.mqtt_log_level))
     bus.start()
@@ -158,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
 
     log.info("stopping: no more questions")
     for sid in service.close_intake():
-        socketio.server.disconnect(sid)
+        sio_server.disconnect(sid)
     web.shutdown()
     grpc_server.stop(GRPC_GRACE_SECONDS).wait()
     bus.stop()

@@ -428,6 +428,7 @@ class MasterService:
             self._to_session(item)
 
     def _to_session(self, effect: SessionEffect) -> None:
+        assert self._emit is not None  # _carry_out, its caller, checked it
         payload = effect.payload()
         if isinstance(effect, Fail):
             log.info("task %s failed: %s", effect.task_id, effect.error)

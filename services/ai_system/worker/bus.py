@@ -124,7 +124,7 @@ class WorkerBus:
         elif message.topic == self.topics.master_status:
             self._on_master_status(message)
 
-    def _on_task(self, payload: bytes) -> None:
+    def _on_task(self, payload: bytes | bytearray) -> None:
         received_at = time.monotonic()
         try:
             task = TaskMessage.from_json(payload)

@@ -68,9 +68,9 @@ class ResultSender:
                        for endpoint, channel in self._channels.items()}
         # SendResult per endpoint: ours, or the original assignment's name once a master
         # answered ours with UNIMPLEMENTED (remembered for the endpoint).
-        self._send_result: dict[str, grpc.UnaryUnaryMultiCallable] = {
+        self._send_result: dict[str, grpc.UnaryUnaryMultiCallable[TaskResult, ResultAck]] = {
             endpoint: stub.SendResult for endpoint, stub in self._stubs.items()}
-        self._in_flight: set[grpc.Future] = set()
+        self._in_flight: set[grpc.Future[ResultAck]] = set()
         self._no_streaming: set[str] = set()  # endpoints that answered SendChunk UNIMPLEMENTED
         self._original: set[str] = set()  # endpoints of masters of the original assignment
         self._closed = False
@@ -93,13 +93,13 @@ class ResultSender:
             except grpc.RpcError as exc:
                 if self._closed:  # cancelled by close()
                     return False
-                code = exc.code()  # type: ignore[attr-defined]
+                code = exc.code()
                 if code == grpc.StatusCode.UNIMPLEMENTED and self._use_original(endpoint):
                     return self.send(endpoint, result)
                 if code not in _RETRYABLE or attempt == attempts:
                     log.error("could not return the result of task %s to %s after %d "
                               "attempt(s): %s %s", result.task_id, endpoint, attempt, code,
-                              exc.details())  # type: ignore[attr-defined]
+                              exc.details())
                     return False
                 backoff = self._backoffs[attempt - 1]
                 log.warning("master at %s: %s; retrying the result of task %s in %.1f s",
@@ -125,7 +125,7 @@ class ResultSender:
         try:
             ack = self._stubs[endpoint].SendChunk(chunk, timeout=_CHUNK_TIMEOUT_SECONDS)
         except grpc.RpcError as exc:
-            if exc.code() == grpc.StatusCode.UNIMPLEMENTED:  # type: ignore[attr-defined]
+            if exc.code() == grpc.StatusCode.UNIMPLEMENTED:
                 log.info("the master at %s takes no streamed chunks; sending whole answers",
                          endpoint)
                 self._no_streaming.add(endpoint)
