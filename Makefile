@@ -4,6 +4,7 @@ INVENTORY ?= inventories/lab
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.bench-installed
 WORKERS ?= 3
 ANSIBLE_OPTS ?=
 
@@ -17,14 +18,15 @@ NODE_HEALTH_CMD := node $(abspath $(NODE_WORKER))/src/health.js
 GO_WORKER_CMD := $(abspath services/worker-go/ai-worker-go)
 
 .PHONY: help run test venv node-deps protos check-protos lint lint-node test-python test-go \
-        test-node test-conformance worker-go test-ansible test-molecule bench deploy \
-        verify status scale logs update rollback stop backup restore teardown clean
+        test-node test-conformance worker-go test-ansible test-molecule bench bench-compare \
+        deploy verify status scale logs update rollback stop backup restore teardown clean
 
 help:
 	@echo "make run           the web chat on this machine: Mosquitto, master and $(WORKERS) workers"
 	@echo "make test          lint, unit, integration, browser, conformance, Ansible checks, Molecule"
 	@echo "make worker-go     the Go worker, services/worker-go/ai-worker-go (Debian's Go packages)"
 	@echo "make bench         throughput and overhead latency benchmark (writes bench/results/)"
+	@echo "make bench-compare the same load on Celery + Redis and on this system: tasks/s, ratio"
 	@echo "make deploy        ansible-playbook site.yml -i $(INVENTORY)"
 	@echo "make verify|status|update|rollback|stop|teardown"
 	@echo "make backup [SECRETS=vault-password-file]"
@@ -122,6 +124,16 @@ test-molecule: $(STAMP)
 bench: $(STAMP) $(NODE_STAMP) worker-go
 	scripts/ensure-system.sh mosquitto
 	$(BIN)/python bench/run.py $(BENCH_OPTS)
+
+# The peer a lab would otherwise deploy, Celery on Redis, under the same load (bench/README.md).
+# Celery goes into the project's virtualenv from bench/requirements.txt, not the services'.
+bench-compare: $(STAMP) $(BENCH_STAMP)
+	scripts/ensure-system.sh mosquitto redis
+	$(BIN)/python bench/compare.py $(BENCH_OPTS)
+
+$(BENCH_STAMP): $(STAMP) bench/requirements.txt services/constraints.txt
+	$(BIN)/pip install -q -c services/constraints.txt -r bench/requirements.txt
+	touch $@
 
 # --- operations on a deployed lab -----------------------------------------------------
 deploy: $(STAMP)

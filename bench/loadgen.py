@@ -11,6 +11,11 @@ one JSON line each way so several generator processes share one measured window:
 A sample is one answer that arrived inside [t1, t2]: [end_to_end_ms, processing_time_ms,
 queue_wait_ms, ack_ms] (ack_ms: until the user-query acknowledgement came back). Only
 numbers are kept per answer, so the generator's own CPU (run.py measures it) stays small.
+
+With ``--questions N`` the sessions share N questions and stop when they are asked (or at
+t2, then a deadline): a run of a fixed size, timed by run.py from t1 to the result's
+``last_answer_at``. The result line comes before the sessions disconnect, so the
+disconnections stay out of the CPU run.py reads when it arrives.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import argparse
 import asyncio
 import collections
 import json
+import math
 import sys
 import time
 from dataclasses import dataclass, field
@@ -47,9 +53,18 @@ class Load:
     samples: list[Sample] = field(default_factory=list)
     errors: collections.Counter[str] = field(default_factory=collections.Counter)
     lags: list[float] = field(default_factory=list)
+    remaining: float = math.inf  # questions left to ask (--questions), shared by the sessions
+    last_answer: float = 0.0  # time.monotonic() of the last answer counted
 
     def in_window(self, at: float) -> bool:
         return self.start <= at <= self.end
+
+    def take(self) -> bool:
+        """Whether a session may ask one more question (always, without --questions)."""
+        if self.remaining < 1:
+            return False
+        self.remaining -= 1  # one event loop: no lock needed
+        return True
 
 
 class Session:
@@ -97,7 +112,7 @@ class Session:
         await load.window_set.wait()
         loop = asyncio.get_running_loop()
         number = 0
-        while time.monotonic() < load.end:
+        while time.monotonic() < load.end and load.take():
             number += 1
             self.request_id = f"{self.index}-{number}"
             self.answer = loop.create_future()
@@ -114,6 +129,7 @@ class Session:
             if kind != "answer":
                 load.errors[f"{kind}: {data.get('error')}"] += 1
                 continue
+            load.last_answer = max(load.last_answer, at)
             load.samples.append(((at - sent) * 1000.0, int(data.get("processing_time_ms", 0)),
                                  int(data.get("queue_wait_ms", 0)),
                                  (self.acked_at - sent) * 1000.0))
@@ -145,8 +161,11 @@ def say(message: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
-async def generate(url: str, sessions: int, first_index: int, answer_timeout: float) -> None:
+async def generate(url: str, sessions: int, first_index: int, answer_timeout: float,
+                   questions: int | None) -> None:
     load = Load(url, answer_timeout)
+    if questions is not None:
+        load.remaining = questions
     users = [Session(first_index + i, load) for i in range(sessions)]
     await asyncio.gather(*(user.connect() for user in users))
     say({"ready": True})
@@ -155,14 +174,15 @@ async def generate(url: str, sessions: int, first_index: int, answer_timeout: fl
     load.window_set.set()
     runs = [asyncio.create_task(user.run()) for user in users]
     watcher = asyncio.create_task(watch_lag(load))
-    await asyncio.sleep(max(0.0, load.end - time.monotonic()))
+    # Until the window's end, or sooner when every question has been answered.
+    _, asking = await asyncio.wait(runs, timeout=max(0.0, load.end - time.monotonic()))
     watcher.cancel()
-    _, late = await asyncio.wait(runs, timeout=DRAIN_SECONDS)
+    _, late = await asyncio.wait(asking, timeout=DRAIN_SECONDS) if asking else (set(), set())
     for run in late:
         run.cancel()
-    await asyncio.gather(*(user.close() for user in users), return_exceptions=True)
     say({"samples": load.samples, "errors": dict(load.errors), "unfinished_sessions": len(late),
-         "loop_lag_ms": load.lags})
+         "loop_lag_ms": load.lags, "last_answer_at": load.last_answer})
+    await asyncio.gather(*(user.close() for user in users), return_exceptions=True)
 
 
 def main() -> None:
@@ -171,8 +191,11 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, required=True)
     parser.add_argument("--first-index", type=int, default=0, help="numbers the sessions")
     parser.add_argument("--answer-timeout", type=float, default=30.0)
+    parser.add_argument("--questions", type=int, default=None,
+                        help="ask this many questions in all, then stop (default: until t2)")
     args = parser.parse_args()
-    asyncio.run(generate(args.url, args.sessions, args.first_index, args.answer_timeout))
+    asyncio.run(generate(args.url, args.sessions, args.first_index, args.answer_timeout,
+                         args.questions))
 
 
 if __name__ == "__main__":

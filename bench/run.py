@@ -21,6 +21,7 @@ benchmark itself still works.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -28,10 +29,11 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ai_system.local import LocalConfig, LocalSystem, StartupError, free_port
 
@@ -55,6 +57,8 @@ AIM_SHAPE = (8, 50)  # workers, sessions
 GENERATOR_BUSY_WARNING = 0.8
 # A generator whose event loop is this late (p99) measures its own delays too.
 GENERATOR_LAG_WARNING_MS = 20.0
+# A run of a fixed number of questions (measure(questions=...)) is cut off after this long.
+QUESTIONS_DEADLINE_SECONDS = 300.0
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -65,26 +69,38 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "(services/worker-node) or go (services/worker-go); `make bench` "
                              "installs and builds them")
     parser.add_argument("--sessions", type=int, default=50, help="concurrent chat sessions (50)")
-    parser.add_argument("--duration", type=float, default=20.0, help="measured seconds (20)")
-    parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds first (3)")
-    parser.add_argument("--generators", type=int, default=1,
-                        help="load generator processes sharing the sessions (1)")
+    add_window_options(parser)
     parser.add_argument("--repeat", type=int, default=1,
                         help="measured windows, one after another; figures are medians (1)")
-    parser.add_argument("--output-dir", type=Path, default=BENCH / "results",
-                        help="where the JSON result goes (bench/results)")
     parser.add_argument("--smoke", action="store_true",
                         help="2 workers, 2 sessions, 2 s: checks that the benchmark works")
     args = parser.parse_args(argv)
     if args.smoke:
         args.workers, args.sessions, args.duration, args.warmup = 2, 2, 2.0, 1.0
         args.repeat = 1
-    if min(args.workers, args.sessions, args.generators, args.repeat) < 1 or args.duration <= 0:
-        parser.error("workers, sessions, generators and repeat must be >= 1, duration > 0")
+    check_options(parser, args, "workers", "sessions", "generators", "repeat")
+    return args
+
+
+def add_window_options(parser: argparse.ArgumentParser) -> None:
+    """The options bench/compare.py shares: the window, the generators, the output."""
+    parser.add_argument("--duration", type=float, default=20.0, help="measured seconds (20)")
+    parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds first (3)")
+    parser.add_argument("--generators", type=int, default=1,
+                        help="load generator processes sharing the sessions (1)")
+    parser.add_argument("--output-dir", type=Path, default=BENCH / "results",
+                        help="where the JSON result goes (bench/results)")
+
+
+def check_options(parser: argparse.ArgumentParser, args: argparse.Namespace,
+                  *counts: str) -> None:
+    """Refuses a count (the options named) below 1, a window <= 0 s or a negative warm-up;
+    gives no generator fewer than one session."""
+    if min(getattr(args, name) for name in counts) < 1 or args.duration <= 0:
+        parser.error(f"{', '.join(counts[:-1])} and {counts[-1]} must be >= 1, duration > 0")
     if args.warmup < 0:
         parser.error("--warmup must not be negative")
     args.generators = min(args.generators, args.sessions)
-    return args
 
 
 # --- CPU time from /proc ----------------------------------------------------------------
@@ -106,20 +122,51 @@ def harness_cpu_seconds() -> float:
     return times.user + times.system
 
 
+class CpuMeter:
+    """CPU seconds of each group of processes, and of this process (``own``), between
+    ``start()`` and ``stop()``; ``stop()`` also gives the interval's length."""
+
+    def __init__(self, groups: dict[str, list[int]], own: str = "bench harness") -> None:
+        self.groups = groups
+        self.own = own
+        self._before: dict[str, float] = {}
+        self._own_before = self._started = 0.0
+
+    def start(self) -> None:
+        self._before, self._own_before = cpu_snapshot(self.groups), harness_cpu_seconds()
+        self._started = time.monotonic()
+
+    def stop(self) -> tuple[dict[str, float], float]:
+        after, own_after = cpu_snapshot(self.groups), harness_cpu_seconds()
+        seconds = time.monotonic() - self._started
+        cpu = {name: after[name] - self._before[name] for name in self.groups}
+        cpu[self.own] = own_after - self._own_before
+        return cpu, seconds
+
+
+def split(total: int, parts: int) -> list[int]:
+    """``total`` shared out over ``parts`` as evenly as whole numbers allow."""
+    share, extra = divmod(total, parts)
+    return [share + (1 if index < extra else 0) for index in range(parts)]
+
+
 # --- the load generators ----------------------------------------------------------------
 
 class Generators:
-    """``count`` loadgen.py processes sharing ``sessions`` between them."""
+    """``count`` loadgen.py processes sharing ``sessions`` (and ``questions``, when the run
+    is a fixed number of them) between them."""
 
-    def __init__(self, url: str, sessions: int, count: int) -> None:
-        share, extra = divmod(sessions, count)
+    def __init__(self, url: str, sessions: int, count: int,
+                 questions: int | None = None) -> None:
         self.procs: list[subprocess.Popen[str]] = []
         first = 0
-        for index in range(count):
-            size = share + (1 if index < extra else 0)
+        asks: Sequence[int | None] = ([None] * count if questions is None
+                                      else split(questions, count))
+        for size, ask in zip(split(sessions, count), asks, strict=True):
+            limit = [] if ask is None else ["--questions", str(ask)]
             self.procs.append(subprocess.Popen(
                 [sys.executable, str(LOADGEN), "--url", url, "--sessions", str(size),
-                 "--first-index", str(first)],
+                 "--first-index", str(first), *limit],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True))
             first += size
 
@@ -146,10 +193,12 @@ class Generators:
             proc.stdin.flush()
 
     def results(self) -> list[dict[str, Any]]:
-        found = [self._read(proc) for proc in self.procs]
+        """Each generator's result line (written before it disconnects its sessions)."""
+        return [self._read(proc) for proc in self.procs]
+
+    def wait(self) -> None:
         for proc in self.procs:
             proc.wait(timeout=30)
-        return found
 
     def kill(self) -> None:
         for proc in self.procs:
@@ -183,7 +232,7 @@ def distribution(values: list[float]) -> dict[str, float]:
 class Window:
     seconds: float
     cpu: dict[str, float]  # CPU seconds per component over the window
-    master_completed: int  # the master's own count of answered tasks in the window
+    counted: int  # the system's own count of answered tasks in the window (the master's)
     load_average: float  # the machine's 1-minute load average at the window's end
 
 
@@ -198,14 +247,29 @@ LATENCIES = (  # result key, label in the table
 )
 
 
-def figures(window: Window, generated: list[dict[str, Any]]) -> dict[str, Any]:
-    """One measured window: throughput, latency distributions, CPU per component."""
-    samples = [sample for result in generated for sample in result["samples"]]
+def common_figures(window: Window, generated: list[dict[str, Any]], tasks: int) -> dict[str, Any]:
+    """What any system's window shows: throughput, CPU per component, the errors the load
+    met (``generated``: one dict per process with ``errors`` and ``unfinished_sessions``)."""
     errors: dict[str, int] = {}
     for result in generated:
         for message, count in result["errors"].items():
             errors[message] = errors.get(message, 0) + count
-    tasks = len(samples)
+    return {
+        "tasks": tasks,
+        "tasks_per_second": round(tasks / window.seconds, 1),
+        "cpu_ms_per_task": {name: round(seconds * 1000 / tasks, 3) if tasks else None
+                            for name, seconds in window.cpu.items()},
+        "cpu_cores_busy": {name: round(seconds / window.seconds, 3)
+                           for name, seconds in window.cpu.items()},
+        "load_average": window.load_average,
+        "errors": errors,
+        "unfinished_sessions": sum(r["unfinished_sessions"] for r in generated),
+    }
+
+
+def figures(window: Window, generated: list[dict[str, Any]]) -> dict[str, Any]:
+    """One measured window: throughput, latency distributions, CPU per component."""
+    samples = [sample for result in generated for sample in result["samples"]]
     series = {
         "overhead_ms": [s[0] - s[1] - s[2] for s in samples],
         "end_to_end_minus_processing_ms": [s[0] - s[1] for s in samples],
@@ -215,18 +279,12 @@ def figures(window: Window, generated: list[dict[str, Any]]) -> dict[str, Any]:
         "end_to_end_ms": [s[0] for s in samples],
         "generator_loop_lag_ms": [lag for result in generated for lag in result["loop_lag_ms"]],
     }
-    return {
-        "tasks": tasks,
-        "tasks_per_second": round(tasks / window.seconds, 1),
-        "master_completed_in_window": window.master_completed,
+    common = common_figures(window, generated, len(samples))
+    return {  # the keys in the order run.py has always written them
+        **{key: common[key] for key in ("tasks", "tasks_per_second")},
+        "master_completed_in_window": window.counted,
         **{key: distribution(values) for key, values in series.items()},
-        "cpu_ms_per_task": {name: round(seconds * 1000 / tasks, 3) if tasks else None
-                            for name, seconds in window.cpu.items()},
-        "cpu_cores_busy": {name: round(seconds / window.seconds, 3)
-                           for name, seconds in window.cpu.items()},
-        "load_average": window.load_average,
-        "errors": errors,
-        "unfinished_sessions": sum(r["unfinished_sessions"] for r in generated),
+        **common,
     }
 
 
@@ -247,13 +305,42 @@ def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return result
 
 
-def document(args: argparse.Namespace, runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """The JSON written to bench/results/: what ran, where, and the figures."""
-    median = median_of(runs)
+def provenance() -> dict[str, Any]:
+    """When, from which commit and on what a result was measured (its JSON's first keys)."""
     return {
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
         "git_commit": git_commit(),
         "machine": {"cores": os.cpu_count(), "python": platform.python_version()},
+    }
+
+
+def publish(doc: dict[str, Any], text: str, output_dir: Path, answered: bool, program: str,
+            prefix: str = "") -> int:
+    """Writes ``doc`` to <output_dir>/<prefix><UTC timestamp>.json, prints ``text``; the exit
+    code: 1 when not every question was ``answered``."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    stamp = doc["timestamp"].replace(":", "").replace("+0000", "Z")
+    path = output_dir / f"{prefix}{stamp}.json"
+    path.write_text(json.dumps(doc, indent=2) + "\n")
+    print(text)
+    print(f"\nwritten to {path.relative_to(REPO) if path.is_relative_to(REPO) else path}")
+    if not answered:
+        print(f"{program}: the system did not answer every question (see errors above)",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def answered_all(runs: Iterable[dict[str, Any]]) -> bool:
+    """Whether every window had answers and no errors."""
+    return all(run["tasks"] and not run["errors"] for run in runs)
+
+
+def document(args: argparse.Namespace, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The JSON written to bench/results/: what ran, where, and the figures."""
+    median = median_of(runs)
+    return {
+        **provenance(),
         "params": {k: args.__dict__[k] for k in
                    ("worker", "workers", "sessions", "duration", "warmup", "generators",
                     "repeat")},
@@ -341,43 +428,99 @@ def completed(system: LocalSystem) -> int:
     return int(system.status().get("tasks", {}).get("completed", 0))
 
 
-def measure(args: argparse.Namespace, system: LocalSystem) -> dict[str, Any]:
-    generators = Generators(system.url, args.sessions, args.generators)
+# --- the two ways of timing a run: a window, or a fixed number of questions -------------
+
+class Load(Protocol):
+    """What asks the questions: loadgen.py's processes here, compare.py's Celery clients.
+    ``results()`` gives one dict per process or pool, each with the ``last_answer_at`` of
+    its answers (time.monotonic())."""
+
+    def start_window(self, measure_from: float, measure_to: float) -> None: ...
+
+    def results(self) -> list[dict[str, Any]]: ...
+
+
+def no_count() -> int:
+    """For a system that keeps no count of its own answers."""
+    return 0
+
+
+def load_average() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+def timed_window(load: Load, meter: CpuMeter, warmup: float, duration: float,
+                 count: Callable[[], int] = no_count) -> tuple[Window, list[dict[str, Any]]]:
+    """Ask without pause; measure from ``warmup`` seconds on, for ``duration`` seconds."""
+    measure_from = time.monotonic() + warmup
+    measure_to = measure_from + duration
+    load.start_window(measure_from, measure_to)
+    time.sleep(max(0.0, measure_from - time.monotonic()))
+    meter.start()
+    counted = count()
+    time.sleep(max(0.0, measure_to - time.monotonic()))
+    cpu, seconds = meter.stop()
+    window = Window(seconds, cpu, count() - counted, load_average())
+    return window, load.results()
+
+
+def timed_questions(load: Load, meter: CpuMeter,
+                    count: Callable[[], int] = no_count) -> tuple[Window, list[dict[str, Any]]]:
+    """Ask the load's fixed number of questions from now; time it until the last answer."""
+    meter.start()
+    counted = count()
+    started = time.monotonic()
+    load.start_window(started, started + QUESTIONS_DEADLINE_SECONDS)
+    generated = load.results()  # they report once their questions are answered
+    cpu, seconds = meter.stop()
+    last = max(result["last_answer_at"] for result in generated)
+    # Up to the last answer, not to the reports (which follow it by a few milliseconds).
+    window = Window(last - started if last > started else seconds, cpu, count() - counted,
+                    load_average())
+    return window, generated
+
+
+def cpu_groups(system: LocalSystem, generators: Generators) -> dict[str, list[int]]:
+    """The processes whose CPU is measured, by component."""
+    assert system.master is not None and system.broker.process is not None
+    groups = {
+        "master": [system.master.pid],
+        "workers (all)": [proc.pid for proc in system.workers.values()],
+        "mosquitto": [system.broker.process.pid],
+        "load generator": generators.pids,
+    }
+    return {name: [pid for pid in pids if pid is not None] for name, pids in groups.items()}
+
+
+def measure(args: argparse.Namespace, system: LocalSystem,
+            questions: int | None = None) -> dict[str, Any]:
+    """One window of ``args.duration`` seconds after ``args.warmup``; or, with ``questions``,
+    that many questions from a standing start, timed until the last answer."""
+    generators = Generators(system.url, args.sessions, args.generators, questions)
     try:
         generators.wait_ready()
-        assert system.master is not None and system.broker.process is not None
-        groups = {
-            "master": [system.master.pid],
-            "workers (all)": [proc.pid for proc in system.workers.values()],
-            "mosquitto": [system.broker.process.pid],
-            "load generator": generators.pids,
-        }
-        groups = {name: [pid for pid in pids if pid is not None] for name, pids in groups.items()}
-        measure_from = time.monotonic() + args.warmup
-        measure_to = measure_from + args.duration
-        generators.start_window(measure_from, measure_to)
-        time.sleep(max(0.0, measure_from - time.monotonic()))
-        cpu_before, harness_before = cpu_snapshot(groups), harness_cpu_seconds()
-        done_before, started = completed(system), time.monotonic()
-        time.sleep(max(0.0, measure_to - time.monotonic()))
-        cpu_after, harness_after = cpu_snapshot(groups), harness_cpu_seconds()
-        seconds = time.monotonic() - started
-        done_after = completed(system)
-        generated = generators.results()
+        meter = CpuMeter(cpu_groups(system, generators))
+        count = functools.partial(completed, system)
+        window, generated = (
+            timed_window(generators, meter, args.warmup, args.duration, count)
+            if questions is None else timed_questions(generators, meter, count))
+        generators.wait()
     finally:
         generators.kill()
-    cpu = {name: cpu_after[name] - cpu_before[name] for name in groups}
-    cpu["bench harness"] = harness_after - harness_before
-    window = Window(seconds, cpu, done_after - done_before, round(os.getloadavg()[0], 2))
     return figures(window, generated)
+
+
+def local_config(workers: int, worker: str = "python") -> LocalConfig:
+    """The system as the benchmark runs it: free ports, no simulated work."""
+    command, prefix = WORKER_KINDS[worker]
+    return LocalConfig(workers=workers, web_port=free_port(), grpc_port=free_port(),
+                       mqtt_port=free_port(), simulated_seconds=0, worker_command=command,
+                       worker_prefix=prefix)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    command, prefix = WORKER_KINDS[args.worker]
-    config = LocalConfig(workers=args.workers, web_port=free_port(), grpc_port=free_port(),
-                         mqtt_port=free_port(), simulated_seconds=0, worker_command=command,
-                         worker_prefix=prefix)
+    config = local_config(args.workers, args.worker)
     print(f"Starting Mosquitto, the master and {args.workers} {args.worker} workers…",
           flush=True)
     runs: list[dict[str, Any]] = []
@@ -391,17 +534,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench: {exc}", file=sys.stderr)
         return 1
     doc = document(args, runs)
-    args.output_dir.mkdir(parents=True, exist_ok=True)
-    stamp = doc["timestamp"].replace(":", "").replace("+0000", "Z")
-    path = args.output_dir / f"{stamp}.json"
-    path.write_text(json.dumps(doc, indent=2) + "\n")
-    print(report(doc))
-    print(f"\nwritten to {path.relative_to(REPO) if path.is_relative_to(REPO) else path}")
-    if any(not run["tasks"] or run["errors"] for run in runs):
-        print("bench: the system did not answer every question (see errors above)",
-              file=sys.stderr)
-        return 1
-    return 0
+    return publish(doc, report(doc), args.output_dir, answered_all(runs), "bench")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@
 #   scripts/ensure-system.sh mosquitto chromium docker   (make test)
 #   scripts/ensure-system.sh go                   (make worker-go: Go, gRPC, Paho, protoc)
 #   scripts/ensure-system.sh node                 (the Node.js worker: npm ci)
+#   scripts/ensure-system.sh mosquitto redis      (make bench-compare: Celery's broker)
 set -euo pipefail
 
 declare -A packages=(
@@ -15,6 +16,7 @@ declare -A packages=(
   # accepts golang/protobuf 1.3 or 1.5; only 1.5 marshals what protoc-gen-go 1.28 generates.
   [go]="golang-go golang-google-grpc-dev golang-github-golang-protobuf-1-5-dev golang-github-eclipse-paho.mqtt.golang-dev golang-google-protobuf-dev protobuf-compiler protoc-gen-go protoc-gen-go-grpc"
   [node]="nodejs npm"
+  [redis]="redis-server"
 )
 declare -A probes=(
   [mosquitto]=/usr/sbin/mosquitto
@@ -23,6 +25,7 @@ declare -A probes=(
   # Several pieces: any one missing installs them all (only golang/protobuf 1.5 has internal/).
   [go]="/usr/bin/go /usr/bin/protoc-gen-go-grpc /usr/share/gocode/src/github.com/eclipse/paho.mqtt.golang /usr/share/gocode/src/github.com/golang/protobuf/internal"
   [node]=/usr/bin/npm
+  [redis]=/usr/bin/redis-server
 )
 
 sudo_cmd=()
