@@ -58,3 +58,12 @@ def test_a_damaged_backup_is_refused_naming_its_file(tmp_path: Path) -> None:
     said = " ".join((done.stdout + done.stderr).split())
     assert done.returncode != 0
     assert "demo_data.tar.gz is missing or differ" in said, said
+
+
+def test_a_backup_missing_a_file_is_refused_naming_it(tmp_path: Path) -> None:
+    backup = _backup(tmp_path / "backup")
+    (backup / "demo-stack.yml").unlink()
+    done = _check(tmp_path, backup)
+    said = " ".join((done.stdout + done.stderr).split())
+    assert done.returncode != 0
+    assert "demo-stack.yml is missing or differ" in said, said
