@@ -18,7 +18,8 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Iterable
-from dataclasses import astuple, dataclass, fields
+from dataclasses import dataclass, fields
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -82,10 +83,14 @@ _UPSERT = (f"INSERT OR REPLACE INTO tasks ({', '.join(_COLUMNS)}) "
            f"VALUES ({', '.join('?' * len(_COLUMNS))})")
 
 
+# Not dataclasses.astuple: it deep-copies every payload, on the hot path.
+_values = attrgetter(*_COLUMNS)
+_PAYLOAD = _COLUMNS.index("payload")
+
+
 def _row(record: TaskRecord) -> tuple[Any, ...]:
-    values = list(astuple(record))
-    index = _COLUMNS.index("payload")
-    values[index] = None if record.payload is None else json.dumps(record.payload)
+    values = list(_values(record))
+    values[_PAYLOAD] = None if record.payload is None else json.dumps(record.payload)
     return tuple(values)
 
 

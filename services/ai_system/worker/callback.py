@@ -70,7 +70,6 @@ class ResultSender:
         # answered ours with UNIMPLEMENTED (remembered for the endpoint).
         self._send_result: dict[str, grpc.UnaryUnaryMultiCallable[TaskResult, ResultAck]] = {
             endpoint: stub.SendResult for endpoint, stub in self._stubs.items()}
-        self._in_flight: set[grpc.Future[ResultAck]] = set()
         self._no_streaming: set[str] = set()  # endpoints that answered SendChunk UNIMPLEMENTED
         self._original: set[str] = set()  # endpoints of masters of the original assignment
         self._closed = False
@@ -133,11 +132,9 @@ class ResultSender:
         return bool(ack.success)
 
     def close(self) -> None:
-        """Cancels the calls in flight and refuses new ones; closes the channels."""
+        """Refuses new calls and closes the channels, which cancels the calls in flight."""
         with self._lock:
             self._closed = True
-            for call in self._in_flight:
-                call.cancel()
             for channel in self._channels.values():
                 channel.close()
 
@@ -158,15 +155,9 @@ class ResultSender:
         with self._lock:
             if self._closed or self._stopping.is_set():
                 raise _Closed
-            call = self._send_result[endpoint].future(result, timeout=self._timeout)
-            self._in_flight.add(call)
-        try:
-            return call.result()
-        except grpc.FutureCancelledError:
-            raise _Closed from None
-        finally:
-            with self._lock:
-                self._in_flight.discard(call)
+            send_result = self._send_result[endpoint]
+        # A blocking call, not .future(): grpcio starts a thread for every future.
+        return send_result(result, timeout=self._timeout)
 
 
 class _Closed(Exception):
