@@ -19,7 +19,8 @@ GO_WORKER_CMD := $(abspath services/worker-go/ai-worker-go)
 
 .PHONY: help run test venv node-deps protos check-protos lint lint-node test-python test-go \
         test-node test-conformance worker-go test-ansible test-molecule bench bench-compare \
-        deploy verify status scale logs update rollback stop backup restore teardown clean
+        bench-scale deploy verify status scale logs update rollback stop backup restore teardown \
+        clean
 
 help:
 	@echo "make run           the web chat on this machine: Mosquitto, master and $(WORKERS) workers"
@@ -27,6 +28,7 @@ help:
 	@echo "make worker-go     the Go worker, services/worker-go/ai-worker-go (Debian's Go packages)"
 	@echo "make bench         throughput and overhead latency benchmark (writes bench/results/)"
 	@echo "make bench-compare the same load on Celery + Redis and on this system: tasks/s, ratio"
+	@echo "make bench-scale   throughput by worker count; the master's memory with 1,000 sessions, 10,000 queued"
 	@echo "make deploy        ansible-playbook site.yml -i $(INVENTORY)"
 	@echo "make verify|status|update|rollback|stop|teardown"
 	@echo "make backup [SECRETS=vault-password-file]"
@@ -124,6 +126,11 @@ test-molecule: $(STAMP)
 bench: $(STAMP) $(NODE_STAMP) worker-go
 	scripts/ensure-system.sh mosquitto
 	$(BIN)/python bench/run.py $(BENCH_OPTS)
+
+# Workers 1-16, 1,000 idle sessions, 10,000 queued questions and a newcomer behind them.
+bench-scale: $(STAMP)
+	scripts/ensure-system.sh mosquitto
+	$(BIN)/python bench/scale.py $(BENCH_OPTS)
 
 # The peer a lab would otherwise deploy, Celery on Redis, under the same load (bench/README.md).
 # Celery goes into the project's virtualenv from bench/requirements.txt, not the services'.

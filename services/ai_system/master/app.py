@@ -1,7 +1,7 @@
 """The master's web side: the chat page, Socket.IO events and the JSON endpoints.
 
 Handlers stay thin: they validate what the browser sent, call the service and answer.
-Socket.IO runs in threading mode because grpcio does not mix with eventlet or gevent.
+Socket.IO runs in threading mode on Werkzeug: services/README.md says why (measured).
 """
 
 from __future__ import annotations
