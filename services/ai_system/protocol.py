@@ -158,6 +158,7 @@ class WorkerRegistration(Message):
             hostname=_str(data, "hostname", required=False),
             node=_str(data, "node", required=False),
             provider=_str(data, "provider", required=False),
+            # Checked above; mypy does not narrow a str to the Literal through `in`.
             status=status,  # type: ignore[arg-type]
             timestamp=_int(data, "timestamp", now_ms()),
             instance_id=_str(data, "instance_id", required=False),
@@ -188,6 +189,7 @@ class WorkerStatus(Message):
             raise ProtocolError("field 'task_id' must be a string or null")
         return cls(
             worker_id=_str(data, "worker_id"),
+            # Checked above; mypy does not narrow a str to the Literal through `in`.
             status=status,  # type: ignore[arg-type]
             task_id=task_id or None,
             timestamp=_int(data, "timestamp", now_ms()),
@@ -241,6 +243,7 @@ class MasterStatus(Message):
         status = _str(data, "status")
         if status not in ("online", "offline"):
             raise ProtocolError("field 'status' must be 'online' or 'offline'")
+        # Checked above; mypy does not narrow a str to the Literal through `in`.
         return cls(status=status, timestamp=_int(data, "timestamp", now_ms()))  # type: ignore[arg-type]
 
 

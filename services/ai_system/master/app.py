@@ -20,6 +20,12 @@ from ai_system.protocol import EVENT_SESSION, EVENT_USER_QUERY
 Health = Callable[[], dict[str, Any]]
 
 
+def _sid() -> str:
+    """The Socket.IO connection of the event being handled."""
+    # Flask-SocketIO sets request.sid on Flask's request; Flask's Request type does not declare it.
+    return str(request.sid)  # type: ignore[attr-defined]
+
+
 def create_app(service: MasterService, max_query_chars: int, health: Health,
                operator_token: str) -> tuple[Flask, SocketIO]:
     """``health()`` gives ``{"healthy": bool, ...details}`` for /healthz; the operator token
@@ -51,8 +57,7 @@ def create_app(service: MasterService, max_query_chars: int, health: Health,
         # Join the room before the service counts the session as present, so an answer
         # emitted from then on reaches this connection.
         join_room(session_id)
-        kept = service.connect(request.sid, session_id,  # type: ignore[attr-defined]
-                               request.remote_addr or "")
+        kept = service.connect(_sid(), session_id, request.remote_addr or "")
         # instance_id names the master's journal: a page that sees it change knows its
         # pending questions were lost with the previous one.
         emit(EVENT_SESSION, {"session_id": session_id, "session_token": token,
@@ -62,15 +67,14 @@ def create_app(service: MasterService, max_query_chars: int, health: Health,
 
     @socketio.on("disconnect")
     def on_disconnect(*_reason: object) -> None:
-        service.disconnect(request.sid)  # type: ignore[attr-defined]
+        service.disconnect(_sid())
 
     @socketio.on(EVENT_USER_QUERY)
     def on_user_query(data: object = None) -> dict[str, Any]:
         """The return value is the Socket.IO acknowledgement: {task_id} or {error}."""
         fields = data if isinstance(data, dict) else {}
         try:
-            task_id = service.submit(request.sid,  # type: ignore[attr-defined]
-                                     fields.get("query"), fields.get("api_key"),
+            task_id = service.submit(_sid(), fields.get("query"), fields.get("api_key"),
                                      fields.get("request_id"))
         except QueryRejectedError as exc:
             rejection = Fail(session_id="", task_id=None, request_id=exc.request_id,
