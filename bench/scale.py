@@ -33,8 +33,8 @@ from typing import Any
 import run
 import socketio
 from ai_system.local import LocalSystem, StartupError
+from loadgen import CONNECT_TIMEOUT_SECONDS, QUESTION
 
-QUESTION = "How many workers does the lab cluster have, and which one answers me?"
 CONNECTS_AT_ONCE = 50  # concurrent connection handshakes, so the master is not stormed
 ACK_TIMEOUT_SECONDS = 120.0
 NEWCOMER_TIMEOUT_SECONDS = 120.0
@@ -115,8 +115,8 @@ class Client:
     async def connect(self, url: str, gate: asyncio.Semaphore) -> None:
         async with gate:
             await self.sio.connect(url, transports=["websocket"],
-                                   wait_timeout=run.QUESTIONS_DEADLINE_SECONDS)
-            await asyncio.wait_for(self.joined.wait(), ACK_TIMEOUT_SECONDS)
+                                   wait_timeout=CONNECT_TIMEOUT_SECONDS)
+            await asyncio.wait_for(self.joined.wait(), CONNECT_TIMEOUT_SECONDS)
 
     async def ask(self, request_id: str) -> str | None:
         """Ask one question; its task id once the master recorded it (None if refused)."""
