@@ -17,18 +17,21 @@ NODE_WORKER_CMD := node $(abspath $(NODE_WORKER))/src/main.js
 NODE_HEALTH_CMD := node $(abspath $(NODE_WORKER))/src/health.js
 GO_WORKER_CMD := $(abspath services/worker-go/ai-worker-go)
 
-.PHONY: help run test venv node-deps protos check-protos lint lint-node test-python test-go \
-        test-node test-conformance worker-go test-ansible test-molecule bench bench-compare \
-        bench-scale deploy verify status scale logs update rollback stop backup restore teardown \
-        clean
+.PHONY: help run test check system venv node-deps protos check-protos lint lint-node lint-all \
+        test-unit test-integration test-browser test-python test-go test-node test-conformance \
+        worker-go test-ansible lab-images test-molecule bench bench-compare bench-scale \
+        bench-converge deploy verify status scale logs update rollback stop backup restore \
+        teardown clean
 
 help:
 	@echo "make run           the web chat on this machine: Mosquitto, master and $(WORKERS) workers"
-	@echo "make test          lint, unit, integration, browser, conformance, Ansible checks, Molecule"
+	@echo "make check         before every commit: lint, types, unit and integration tests (a few minutes)"
+	@echo "make test          everything: check, browser, conformance, Ansible checks, the Molecule lab"
 	@echo "make worker-go     the Go worker, services/worker-go/ai-worker-go (Debian's Go packages)"
 	@echo "make bench         throughput and overhead latency benchmark (writes bench/results/)"
 	@echo "make bench-compare the same load on Celery + Redis and on this system: tasks/s, ratio"
 	@echo "make bench-scale   throughput by worker count; the master's memory with 1,000 sessions, 10,000 queued"
+	@echo "make bench-converge site.yml on four local hosts with the lab's variables: bare, then again"
 	@echo "make deploy        ansible-playbook site.yml -i $(INVENTORY)"
 	@echo "make verify|status|update|rollback|stop|teardown"
 	@echo "make backup [SECRETS=vault-password-file]"
@@ -58,16 +61,30 @@ run: $(STAMP)
 	$(BIN)/ai-system-local --workers $(WORKERS) --state-dir .state
 
 # --- tests ----------------------------------------------------------------------------
-test: lint lint-node check-protos test-go test-node test-python test-conformance test-ansible \
-      test-molecule
+# scripts/run-tests.py runs the stages below (make targets), two at a time where they may
+# overlap, times them and shows why one failed; `scripts/run-tests.py --list` names them.
+test:
+	python3 scripts/run-tests.py test
+
+check:
+	python3 scripts/run-tests.py check
+
+# What the tests need from Debian's packages, in one apt transaction (make check needs no
+# Chromium or Docker: it sets SYSTEM_COMPONENTS to the rest).
+SYSTEM_COMPONENTS ?= mosquitto chromium docker go node
+system:
+	scripts/ensure-system.sh $(SYSTEM_COMPONENTS)
 
 lint: $(STAMP)
 	cd services && ruff check .
 	cd services && mypy ai_system
-	ruff check --config services/pyproject.toml plugins tests bench molecule
+	ruff check --config services/pyproject.toml plugins tests bench molecule scripts
 
 lint-node: $(NODE_STAMP)
 	cd $(NODE_WORKER) && npm run -s lint
+
+lint-all: lint lint-node check-protos
+	$(BIN)/yamllint --strict .
 
 protos: $(STAMP)
 	$(BIN)/python -m grpc_tools.protoc -I protos --python_out=services --pyi_out=services \
@@ -83,11 +100,29 @@ check-protos: $(STAMP)
 	  { echo "services/ai_system/rpc/$$f is stale: run 'make protos'"; exit 1; }; done && \
 	echo "gRPC stubs match protos/"
 
-# The integration tests run the Go worker too; the conformance suite runs once per worker
-# in test-conformance, not here.
+# The Python suites run on PYTEST_PROCESSES processes (pytest-xdist): most of their time is
+# spent waiting on real brokers, servers and workers, not on the CPU.
+PYTEST_PROCESSES ?= 4
+PYTEST := pytest -p no:cacheprovider
+
+test-unit: $(STAMP) test-node test-go
+	scripts/ensure-system.sh mosquitto
+	cd services && $(PYTEST) -n $(PYTEST_PROCESSES) tests/unit
+
+# Real Mosquitto, master and worker processes (the Go worker among them); the conformance
+# suite runs once per worker in test-conformance, the browser tests in test-browser.
+test-integration: $(STAMP) worker-go
+	scripts/ensure-system.sh mosquitto
+	cd services && $(PYTEST) -n $(PYTEST_PROCESSES) tests/integration tests/worker tests/providers
+
+test-browser: $(STAMP)
+	scripts/ensure-system.sh mosquitto chromium
+	cd services && $(PYTEST) -n 2 tests/browser
+
+# The whole Python suite but the conformance suite, in one command.
 test-python: $(STAMP) worker-go
 	scripts/ensure-system.sh mosquitto chromium
-	cd services && pytest --ignore=tests/conformance
+	cd services && $(PYTEST) -n $(PYTEST_PROCESSES) --ignore=tests/conformance
 
 # The Node.js worker's unit tests (its providers against the Python tests' LLM stand-in).
 test-node: $(NODE_STAMP)
@@ -98,13 +133,13 @@ test-node: $(NODE_STAMP)
 test-conformance: $(STAMP) $(NODE_STAMP) worker-go
 	scripts/ensure-system.sh mosquitto
 	@echo "==> conformance: the Python worker"
-	cd services && WORKER_CMD= WORKER_HEALTH_CMD= pytest tests/conformance
+	cd services && WORKER_CMD= WORKER_HEALTH_CMD= $(PYTEST) -n $(PYTEST_PROCESSES) tests/conformance
 	@echo "==> conformance: the Node.js worker"
 	cd services && WORKER_CMD="$(NODE_WORKER_CMD)" WORKER_HEALTH_CMD="$(NODE_HEALTH_CMD)" \
-	  pytest tests/conformance
+	  $(PYTEST) -n $(PYTEST_PROCESSES) tests/conformance
 	@echo "==> conformance: the Go worker"
 	cd services && WORKER_CMD="$(GO_WORKER_CMD)" WORKER_HEALTH_CMD="$(GO_WORKER_CMD) -health" \
-	  pytest tests/conformance
+	  $(PYTEST) -n $(PYTEST_PROCESSES) tests/conformance
 
 # --- the Go worker -----------------------------------------------------------------------
 # A static binary from Debian's Go packages, offline; services/worker-go/build.sh says how.
@@ -119,7 +154,14 @@ test-go:
 test-ansible: $(STAMP)
 	scripts/check-ansible.sh
 
-test-molecule: $(STAMP)
+# The lab's node image and the stand-ins of the hub images, built on this machine's Docker
+# engine from Debian's packages; each is rebuilt only when its recipe changes (docs/testing.md).
+lab-images: $(STAMP)
+	scripts/ensure-system.sh docker
+	MOLECULE_PROJECT_DIRECTORY=$(CURDIR) ansible-playbook -i molecule/resources/inventory \
+	  molecule/resources/images.yml
+
+test-molecule: $(STAMP) $(NODE_STAMP)
 	scripts/ensure-system.sh docker go
 	scripts/test-molecule.sh
 
@@ -137,6 +179,12 @@ bench-scale: $(STAMP)
 bench-compare: $(STAMP) $(BENCH_STAMP)
 	scripts/ensure-system.sh mosquitto redis
 	$(BIN)/python bench/compare.py $(BENCH_OPTS)
+
+# site.yml on four Docker-in-Docker hosts with the lab inventory's variables: from bare hosts to
+# an answered chat, then again with nothing to change (bench/converge.py).
+bench-converge: lab-images
+	scripts/ensure-system.sh go node
+	$(BIN)/python bench/converge.py $(BENCH_OPTS)
 
 $(BENCH_STAMP): $(STAMP) bench/requirements.txt services/constraints.txt
 	$(BIN)/pip install -q -c services/constraints.txt -r bench/requirements.txt

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Runs the Molecule scenarios (all by default: default, swarm, then chaos) with the shared base
-# config, each as `molecule test`: destroy, syntax, create, converge, idempotence, verify, destroy
-# (chaos leaves out idempotence, which swarm checks on the same hosts).
-# A scenario fails too if its destroy leaves a container, volume or network behind. Logs go to
-# test-artifacts/molecule/<scenario>.log; the summary (time of each scenario and the changed
-# count of its second converge) to test-artifacts/molecule/summary.txt.
+# Runs the Molecule scenarios (both by default: default, then swarm) with the shared base
+# config, each as `molecule test` (its test_sequence: destroy, syntax, create, converge, ...,
+# destroy). A scenario fails too if its destroy leaves a container, volume or network behind.
+# Each scenario's log goes to test-artifacts/molecule/<scenario>.log, with what its lab was
+# doing (destroy.yml saves it) in test-artifacts/molecule/<scenario>/services/; the summary (time
+# of each scenario and the changed count of its second converge) to
+# test-artifacts/molecule/summary.txt. Each step is printed as it begins.
 #   scripts/test-molecule.sh            every scenario
 #   scripts/test-molecule.sh swarm      one scenario
 set -euo pipefail
@@ -12,7 +13,7 @@ cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH" NO_COLOR=1 ANSIBLE_NOCOLOR=1 PY_COLORS=0
 
 scenarios=("$@")
-[ ${#scenarios[@]} -gt 0 ] || scenarios=(default swarm chaos)
+[ ${#scenarios[@]} -gt 0 ] || scenarios=(default swarm)
 artifacts=test-artifacts/molecule
 mkdir -p "$artifacts"
 summary="$artifacts/summary.txt"
@@ -21,10 +22,13 @@ summary="$artifacts/summary.txt"
 status=0
 for scenario in "${scenarios[@]}"; do
   log="$artifacts/$scenario.log"
+  rm -rf "${artifacts:?}/$scenario"
   echo "==> molecule test -s $scenario (log: $log)"
   start=$(date +%s)
   rc=0
-  molecule -c molecule/resources/base.yml test -s "$scenario" >"$log" 2>&1 || rc=$?
+  # The log keeps everything; the steps (create, converge, ...) show as progress.
+  molecule -c molecule/resources/base.yml test -s "$scenario" 2>&1 | tee "$log" \
+    | sed -un "s/^INFO *\[$scenario > \([a-z_]*\)\] Executing$/==> $scenario: \1/p" || rc=$?
   seconds=$(( $(date +%s) - start ))
   # The recap lines of the idempotence step: the changes of the second converge.
   changed=$(sed -n '/> idempotence\] Executing/,/> idempotence\] Executed/p' "$log" \
@@ -46,7 +50,8 @@ for scenario in "${scenarios[@]}"; do
   line="$scenario: $result in $((seconds / 60))m$((seconds % 60))s; $second"
   echo "$line" | tee -a "$summary"
   if [ "$rc" -ne 0 ]; then
-    tail -n 60 "$log"
+    # The failed tasks with their errors (scripts/run-tests.py shows the services' last lines too).
+    grep -B3 -A25 -E '^(fatal|failed): \[' "$log" | grep -v '\.\.\.ignoring' | tail -n 80 || tail -n 60 "$log"
     status=1
   fi
 done

@@ -22,8 +22,8 @@ DOCUMENTATION = """
     description:
       - The default callback, except that each check of a task with C(until) prints how long it
         has waited and how far along the awaited thing is (swarm tasks running out of desired,
-        nodes ready, a rolling update's state, workers registered, an HTTP status) instead of
-        C(FAILED - RETRYING).
+        nodes ready, the services still in a rolling update, workers registered, an HTTP
+        status) instead of C(FAILED - RETRYING).
     extends_documentation_fragment:
       - default_callback
       - result_format_callback
@@ -40,12 +40,12 @@ def describe(result: dict[str, Any]) -> str:
         wanted = [t for t in tasks if t.get("DesiredState") == "Running"]
         running = sum(str(t.get("CurrentState", "")).startswith("Running") for t in wanted)
         return f"{running}/{len(wanted)} tasks running"
-    service = result.get("service")
-    if isinstance(service, dict) and isinstance(service.get("UpdateStatus"), dict):
-        update = service["UpdateStatus"]
-        message = f" ({update['Message']})" if update.get("Message") else ""
-        return f"{service.get('Spec', {}).get('Name', 'service')} update {update.get('State')}" \
-               f"{message}"
+    services = result.get("services")
+    if isinstance(services, list) and all(isinstance(s, dict) for s in services):
+        updating = [s.get("Spec", {}).get("Name", "?") for s in services
+                    if s.get("UpdateStatus", {}).get("State") in ("updating", "rollback_started")]
+        return f"{len(updating)} of {len(services)} services updating" + (
+            f" ({', '.join(sorted(updating))})" if updating else "")
     nodes = result.get("nodes")
     if isinstance(nodes, list) and nodes:
         ready = sum(n.get("Status", {}).get("State") == "ready" for n in nodes)

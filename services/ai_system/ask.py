@@ -8,7 +8,7 @@ as the answer, with "event" telling which one came) or does not come in time.
 
     ai-system-ask http://10.1.2.166:31663 "What is MQTT?" --timeout 120
     ai-system-ask http://10.1.2.166:31663 "Hi" --api-key marker-123 --accept-error
-    ai-system-ask http://10.1.2.166:31663 "Who answers?" --count 12   (one JSON line each)
+    ai-system-ask http://10.1.2.166:31663 "Who answers?" --count 12   (12 users at once)
 
 Ask now and collect later, as a browser that closes its tab and comes back does (a restore or
 update drill): --leave prints {session_token, task_id} once the chat took the question, and
@@ -24,6 +24,7 @@ import json
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
 
 import socketio
@@ -138,12 +139,17 @@ def _answers(options: argparse.Namespace) -> Iterator[dict[str, object]]:
         yield collect(options.url, options.resume, options.task_id, options.timeout,
                       options.accept_error)
         return
-    for _ in range(options.count):
-        if options.leave:
+    if options.leave:
+        for _ in range(options.count):
             yield leave(options.url, options.question, options.timeout, options.api_key)
-        else:
-            yield ask(options.url, options.question, options.timeout, options.api_key,
-                      options.accept_error)
+        return
+    # As many users at once, each in a session of its own: the idle workers take one each.
+    with ThreadPoolExecutor(max_workers=options.count) as pool:
+        asked = [pool.submit(ask, options.url, options.question, options.timeout,
+                             options.api_key, options.accept_error)
+                 for _ in range(options.count)]
+        for done in as_completed(asked):
+            yield done.result()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -157,8 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--accept-error", action="store_true",
                         help="print a task-error as the answer instead of failing")
     parser.add_argument("--count", type=_positive, default=1,
-                        help="ask this many times, one after another (the longest-idle worker "
-                             "answers each: as many as there are workers reach them all)")
+                        help="ask this many times at once, each in a session of its own, as that "
+                             "many users would (with as many idle workers, each answers one)")
     parser.add_argument("--leave", action="store_true",
                         help="print {session_token, task_id} once the question is taken, "
                              "without waiting for the answer")

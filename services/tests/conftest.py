@@ -12,9 +12,15 @@ from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
+from support import ports
 from support.system import ARTIFACTS, SystemFactory, make_system, save_logs
 
+from ai_system import local
 from ai_system.local import LocalSystem
+
+# The launcher picks its children's metrics ports itself: from this process's block too, so
+# that pytest processes running side by side never share one (support/ports.py).
+local.free_port = ports.free_port
 
 FAILED = pytest.StashKey[bool]()
 

@@ -50,11 +50,12 @@ def test_swarm_tasks_count_as_running_out_of_desired() -> None:
     assert describe({"results": tasks}) == "1/2 tasks running"
 
 
-def test_a_rolling_update_shows_its_state() -> None:
-    service = {"Spec": {"Name": "ai-system_master"},
-               "UpdateStatus": {"State": "updating", "Message": "update in progress"}}
-    assert describe({"service": service}) == (
-        "ai-system_master update updating (update in progress)")
+def test_the_services_still_updating_are_named() -> None:
+    services = [{"Spec": {"Name": "ai-system_master"}, "UpdateStatus": {"State": "updating"}},
+                {"Spec": {"Name": "ai-system_mosquitto"}, "UpdateStatus": {"State": "completed"}},
+                {"Spec": {"Name": "ai-system_worker-go"}}]
+    assert describe({"services": services}) == "1 of 3 services updating (ai-system_master)"
+    assert describe({"services": services[1:]}) == "0 of 2 services updating"
 
 
 def test_nodes_workers_and_http_answers() -> None:

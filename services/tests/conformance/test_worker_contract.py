@@ -21,11 +21,12 @@ import pytest
 from support.chat import ChatClient
 from support.conformance import SIMULATED_SECONDS, Lab, provider_env
 from support.llm_stand_in import StandIn
+from support.ports import free_port
 from support.system import wait_status
 from support.tls import CertificateAuthority
 from support.worker import FakeMaster, Harness, TlsMosquitto
 
-from ai_system.local import free_port, online_workers
+from ai_system.local import online_workers
 from ai_system.protocol import ERROR_KINDS, LOG_LEVELS, MasterStatus, now_ms
 
 pytestmark = pytest.mark.integration

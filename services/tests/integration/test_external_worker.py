@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 from support.chat import ChatClient
+from support.ports import free_port
 from support.system import GO_WORKER, SystemFactory, wait_status
 from support.tls import CertificateAuthority
 
-from ai_system.local import free_port, online_workers
+from ai_system.local import online_workers
 
 pytestmark = pytest.mark.integration
 

@@ -9,9 +9,10 @@ import sys
 from collections.abc import Iterator
 
 import pytest
+from support.ports import free_port
 from support.system import hermetic_env
 
-from ai_system.local import ManagedProcess, free_port, http_json, port_open, wait_until
+from ai_system.local import ManagedProcess, http_json, port_open, wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -28,9 +28,10 @@ import pytest
 from grpc_tools import protoc
 from paho.mqtt.enums import CallbackAPIVersion
 from support.chat import ChatClient
+from support.ports import free_port
 from support.system import GO_WORKER, SystemFactory, wait_status
 
-from ai_system.local import WORKER_ACCOUNT, LocalSystem, free_port, online_workers, wait_until
+from ai_system.local import WORKER_ACCOUNT, LocalSystem, online_workers, wait_until
 from ai_system.protocol import Topics
 
 pytestmark = [
@@ -126,6 +127,8 @@ def test_the_original_worker_answers_through_our_master_and_its_echoed_key_goes_
         with ChatClient(system.url) as user:
             answer = user.wait_answer(user.ask("Hello, original worker",
                                                api_key=marker)["task_id"])
+        # The user may see the answer before the worker has read the master's reply.
+        wait_until(lambda: bool(worker.acks), 10, "the master's reply to the original worker")
     finally:
         worker.close()
     assert answer["response"] == "Original worker says: Hello, original worker"

@@ -29,12 +29,12 @@ from ai_system.local import (
     LocalSystem,
     ManagedProcess,
     find_program,
-    free_port,
     online_workers,
     wait_until,
 )
 from ai_system.protocol import TaskMessage, Topics, WorkerStatus
 from support.mqtt import MqttProbe, probe_as
+from support.ports import free_port
 from support.system import hermetic_env, save_logs, wait_status
 from support.worker import FakeMaster
 

@@ -21,7 +21,6 @@ from ai_system.local import (
     ManagedProcess,
     Mosquitto,
     find_program,
-    free_port,
     port_open,
     wait_until,
 )
@@ -29,6 +28,7 @@ from ai_system.protocol import TaskMessage, Topics, WorkerStatus
 from ai_system.rpc import worker_callback_pb2_grpc
 from ai_system.rpc.worker_callback_pb2 import ResultAck, TaskResult
 from support.mqtt import MqttProbe
+from support.ports import free_port
 from support.tls import ServerCert
 
 TOPICS = Topics("upb")
@@ -151,7 +151,7 @@ class Harness:
             MQTT_HOST="127.0.0.1", MQTT_PORT=str(self.broker.port), LLM_PROVIDER="offline",
             SIMULATED_WORK_SECONDS="0", HEARTBEAT_SECONDS="1", GRPC_TIMEOUT_SECONDS="2",
             GRPC_ENDPOINTS=self.master.endpoint, HEALTH_FILE=str(self.health_file),
-            MQTT_LOG_LEVEL="INFO")
+            MQTT_LOG_LEVEL="INFO", METRICS_PORT=str(free_port()))
         base.update(env)
         known = set(self.instances())
         argv = self.command or [find_program("ai-worker")]

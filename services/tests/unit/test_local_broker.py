@@ -7,6 +7,7 @@ from pathlib import Path
 
 import jinja2
 import pytest
+from support.ports import free_port
 
 from ai_system import local
 from ai_system.local import MASTER_ACCOUNT, acl_rules
@@ -33,7 +34,7 @@ def test_a_password_file_is_written_once_however_many_children_get_it(
         return write(path, text)
 
     monkeypatch.setattr(local, "_write_private", counting)
-    broker = local.Mosquitto(local.free_port(), tmp_path, accounts={"worker-python": "s3cret"})
+    broker = local.Mosquitto(free_port(), tmp_path, accounts={"worker-python": "s3cret"})
     paths = {broker.password_file("worker-python") for _ in range(8)}
     assert len(paths) == 1 and writes == list(paths)
     path = paths.pop()

@@ -6,13 +6,13 @@ Tasks are published and events emitted into recorders instead of MQTT and Socket
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
+from support.ports import free_port
 from support.recorder import Recorder
 
 from ai_system.config import MasterSettings
@@ -26,12 +26,6 @@ from ai_system.rpc import worker_callback_pb2_grpc as pb_grpc
 
 SESSION = "0d9d6f3e-4f6c-4a55-8d0e-1f2a3b4c5d6e"
 WAIT_SECONDS = 10.0  # a failure bound only
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def hand_out_one_question(service: MasterService, published: Recorder) -> str:

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 from support.llm_stand_in import StandIn
+from support.ports import free_port
 from support.tcp_relay import TcpRelay
 from support.worker import TOPICS, WORKER_ID, FakeMaster, Harness
 
-from ai_system.local import free_port
 from ai_system.protocol import MasterStatus
 
 pytestmark = pytest.mark.integration

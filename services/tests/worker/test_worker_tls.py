@@ -7,10 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.ports import free_port
 from support.tls import CertificateAuthority
 from support.worker import FakeMaster, Harness, TlsMosquitto
-
-from ai_system.local import free_port
 
 pytestmark = pytest.mark.integration
 
