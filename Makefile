@@ -161,9 +161,10 @@ lab-images: $(STAMP)
 	MOLECULE_PROJECT_DIRECTORY=$(CURDIR) ansible-playbook -i molecule/resources/inventory \
 	  molecule/resources/images.yml
 
+# SCENARIOS=swarm (or default) runs one; scripts/run-tests.py runs them side by side.
 test-molecule: $(STAMP) $(NODE_STAMP)
 	scripts/ensure-system.sh docker go
-	scripts/test-molecule.sh
+	scripts/test-molecule.sh $(SCENARIOS)
 
 bench: $(STAMP) $(NODE_STAMP) worker-go
 	scripts/ensure-system.sh mosquitto

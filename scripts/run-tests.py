@@ -10,10 +10,10 @@ the others go on. At the end: a table of the stages' times and, from the playboo
 (plugins/callback/timings.py), the lab's steps and slowest tasks; also written to
 test-artifacts/timings.txt and test-artifacts/timings.json.
 
-    scripts/run-tests.py check            lint, types, unit and fast integration tests
-    scripts/run-tests.py test             everything, the Molecule lab included
-    scripts/run-tests.py test --only lab  one stage (and what it needs)
-    scripts/run-tests.py --list           the stages
+    scripts/run-tests.py check                    lint, types, unit and integration tests
+    scripts/run-tests.py test                     everything, the Molecule lab included
+    scripts/run-tests.py test --only lab-swarm    one stage (and what it needs)
+    scripts/run-tests.py --list                   the stages
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ TIMINGS = ARTIFACTS / "timings"
 @dataclass(frozen=True)
 class Stage:
     name: str
-    target: str  # the make target that runs it
+    target: str  # the make target that runs it, with its variables (VAR=value)
     needs: tuple[str, ...] = ()
     about: str = ""
 
@@ -53,17 +53,20 @@ STAGES = (
           "ruff, mypy --strict, eslint, the gRPC stubs, yamllint"),
     Stage("unit", "test-unit", ("venv", "node-deps", "worker-go"),
           "the Python, Node.js and Go unit tests"),
+    Stage("lab-images", "lab-images", ("venv", "system"),
+          "the lab's node images and the hub images' stand-ins, on the host's Docker"),
+    # The longest stage, so it starts first: the others fit beside it.
+    Stage("lab-swarm", "test-molecule SCENARIOS=swarm", ("lab-images", "lint", "unit"),
+          "Molecule swarm: the four-node lab's converge, idempotence and phases"),
     Stage("integration", "test-integration", ("lint", "unit"),
           "real Mosquitto, gRPC and Socket.IO: master and worker processes"),
-    Stage("lab-images", "lab-images", ("venv", "system"),
-          "the lab's node image and the hub images' stand-ins, on the host's Docker"),
-    Stage("lab", "test-molecule", ("lab-images", "lint", "unit", "worker-go", "node-deps"),
-          "Molecule: site.yml on one bare node, then the four-node lab's phases"),
     Stage("browser", "test-browser", ("integration",), "headless Chromium drives the chat"),
     Stage("conformance", "test-conformance", ("integration",),
           "the protocol's promises against the Python, Node.js and Go workers"),
     Stage("ansible", "test-ansible", ("lint",),
           "ansible-lint, syntax, the broker's accounts, the collection build"),
+    Stage("lab-single", "test-molecule SCENARIOS=default", ("lab-images", "lint", "unit"),
+          "Molecule default: the docker role on a bare host, site.yml on one node"),
 )
 CHECK = ("system", "venv", "node-deps", "worker-go", "lint", "unit", "integration")
 # What the check's stages need from Debian (make system installs these; make test's, all).
@@ -130,7 +133,8 @@ class Runner:
 
     def _execute(self, run: Run) -> None:
         with run.log.open("w", encoding="utf-8") as log:
-            proc = subprocess.Popen(["make", "--no-print-directory", run.stage.target], cwd=ROOT,
+            proc = subprocess.Popen(["make", "--no-print-directory", *run.stage.target.split()],
+                                    cwd=ROOT,
                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                     errors="replace", bufsize=1)
             assert proc.stdout is not None
@@ -205,8 +209,10 @@ def service_logs(scenario: str) -> list[str]:
 def explain(run: Run) -> str:
     lines = run.log.read_text(errors="replace").splitlines()
     found = pytest_failures(lines) or ansible_failures(lines)
-    # The lab's stage log names each scenario's own log: the errors are in those.
-    for path in sorted((ARTIFACTS / "molecule").glob("*.log")) if run.stage.name == "lab" else []:
+    # A lab stage's log names its scenario's own log: the errors are in that one.
+    scenario = run.stage.target.partition("SCENARIOS=")[2]
+    path = ARTIFACTS / "molecule" / f"{scenario}.log"
+    if scenario and path.exists():
         errors = ansible_failures(path.read_text(errors="replace").splitlines())
         if errors:
             found += [f"--- {path.relative_to(ROOT)}", *errors, *service_logs(path.stem)]
@@ -304,7 +310,7 @@ def main() -> int:
     if args.list:
         for stage in STAGES:
             needs = f" (after {', '.join(stage.needs)})" if stage.needs else ""
-            print(f"{stage.name:12} make {stage.target:18} {stage.about}{needs}")
+            print(f"{stage.name:12} make {stage.target:32} {stage.about}{needs}")
         return 0
     TIMINGS.mkdir(parents=True, exist_ok=True)
     (TIMINGS / "playbooks.jsonl").unlink(missing_ok=True)

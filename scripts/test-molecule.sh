@@ -5,7 +5,8 @@
 # Each scenario's log goes to test-artifacts/molecule/<scenario>.log, with what its lab was
 # doing (destroy.yml saves it) in test-artifacts/molecule/<scenario>/services/; the summary (time
 # of each scenario and the changed count of its second converge) to
-# test-artifacts/molecule/summary.txt. Each step is printed as it begins.
+# test-artifacts/molecule/summary.txt (one line per scenario: several runs of this script may
+# run side by side, one scenario each). Each step is printed as it begins.
 #   scripts/test-molecule.sh            every scenario
 #   scripts/test-molecule.sh swarm      one scenario
 set -euo pipefail
@@ -17,12 +18,13 @@ scenarios=("$@")
 artifacts=test-artifacts/molecule
 mkdir -p "$artifacts"
 summary="$artifacts/summary.txt"
-: >"$summary"
+touch "$summary"
 
 status=0
 for scenario in "${scenarios[@]}"; do
   log="$artifacts/$scenario.log"
   rm -rf "${artifacts:?}/$scenario"
+  sed -i "/^$scenario: /d" "$summary"
   echo "==> molecule test -s $scenario (log: $log)"
   start=$(date +%s)
   rc=0
@@ -48,7 +50,8 @@ for scenario in "${scenarios[@]}"; do
     second="no idempotence step"
   fi
   line="$scenario: $result in $((seconds / 60))m$((seconds % 60))s; $second"
-  echo "$line" | tee -a "$summary"
+  echo "$line" >>"$summary"
+  echo "==> $line"
   if [ "$rc" -ne 0 ]; then
     # The failed tasks with their errors (scripts/run-tests.py shows the services' last lines too).
     grep -B3 -A25 -E '^(fatal|failed): \[' "$log" | grep -v '\.\.\.ignoring' | tail -n 80 || tail -n 60 "$log"

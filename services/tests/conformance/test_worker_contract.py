@@ -243,6 +243,9 @@ def test_sigterm_hands_the_task_back_and_another_worker_answers_it(
         slow.wait_for(lambda: slow.reported("busy", task_id), "busy with the question")
         quick = lab.start_worker()
         assert slow.process.stop(grace=15) == 0  # by itself: stop() kills only after 15 s
+        # Published before it exited; the broker may still be delivering it.
+        slow.wait_for(lambda: slow.reported("offline", task_id), "offline naming the task",
+                      alive=False)
         offline = [s for s in slow.statuses() if s.status == "offline"]
         assert [s.task_id for s in offline] == [task_id]
         answer = user.wait_answer(task_id)
