@@ -12,10 +12,11 @@ and host-mode ports, SSH and sudo by the docker connection as root.
 site.yml runs twice with the timings callback; the report gives each run's time, its changed
 count and its slowest plays and tasks, and bench/results/converge-<UTC time>.json keeps them.
 The hosts are removed at the end (--keep leaves them for more runs: ansible-playbook site.yml -i
-the inventory it prints).
+the inventory it prints; --remove removes them later).
 
     make bench-converge
     .venv/bin/python bench/converge.py --keep
+    .venv/bin/python bench/converge.py --remove
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ def inventory(folder: Path) -> Path:
     groups: dict[str, Any] = {"swarm_managers": {"hosts": {}}, "swarm_workers": {"hosts": {}}}
     for host, (group, octet) in HOSTS.items():
         groups[group]["hosts"][host] = {"ansible_host": PREFIX + host,
+                                        "ansible_connection": "community.docker.docker",
                                         "lab_address": f"{SUBNET}.{octet}"}
     (folder / "group_vars" / "all").mkdir(parents=True)
     (folder / "hosts.yml").write_text(yaml.safe_dump({"all": {"children": groups}}))
@@ -88,6 +90,8 @@ def slowest(record: dict[str, Any], count: int = 8) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--keep", action="store_true", help="leave the hosts running")
+    parser.add_argument("--remove", action="store_true",
+                        help="only remove the hosts that --keep left")
     parser.add_argument("--log", type=Path, default=ROOT / "bench" / "results" / "converge.log",
                         help="every playbook's output (default: bench/results/converge.log)")
     args = parser.parse_args(argv)
@@ -103,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     hosts.write_text(json.dumps({"molecule_yml": {"platforms": platforms()},
                                  "molecule_instance_config": str(work / "instances.yml")}))
     box = ["-i", str(RESOURCES / "inventory"), "-e", f"@{hosts}"]
+    if args.remove:
+        return playbook([*box, str(RESOURCES / "destroy.yml")], env, args.log)[0]
     print(f"==> the four hosts (molecule/resources/create.yml; log: {args.log})", flush=True)
     code, _ = playbook([*box, str(RESOURCES / "create.yml")], env, args.log)
     if code:
