@@ -191,6 +191,20 @@ def ansible_failures(lines: list[str]) -> list[str]:
     return out[-150:]
 
 
+def second_converge_changes(lines: list[str]) -> list[str]:
+    """The tasks that reported a change in Molecule's idempotence step (it should be none)."""
+    out: list[str] = []
+    inside, task = False, ""
+    for line in lines:
+        if re.search(r"> idempotence\] Execut(ing|ed)", line):
+            inside = "Executing" in line
+        elif inside and line.startswith("TASK ["):
+            task = line.rstrip("* ")
+        elif inside and line.startswith("changed: ["):
+            out.append(f"{task}: {line}")
+    return [f"the second converge changed {len(out)} task(s):", *out] if out else []
+
+
 def service_logs(scenario: str) -> list[str]:
     """The lab's tasks that failed and its services' last lines, as destroy.yml saved them."""
     folder = ARTIFACTS / "molecule" / scenario / "services"
@@ -213,7 +227,8 @@ def explain(run: Run) -> str:
     scenario = run.stage.target.partition("SCENARIOS=")[2]
     path = ARTIFACTS / "molecule" / f"{scenario}.log"
     if scenario and path.exists():
-        errors = ansible_failures(path.read_text(errors="replace").splitlines())
+        scenario_lines = path.read_text(errors="replace").splitlines()
+        errors = ansible_failures(scenario_lines) + second_converge_changes(scenario_lines)
         if errors:
             found += [f"--- {path.relative_to(ROOT)}", *errors, *service_logs(path.stem)]
     tail = lines[-15:] if found else lines[-60:]
