@@ -250,11 +250,13 @@ def lab_table(runs: list[dict]) -> list[str]:
     """Per scenario: each top-level playbook run (create, converge, ...) and its plays' times;
     then the slowest tasks of all runs."""
     out: list[str] = []
-    tops = [r for r in runs if not any(o is not r and o["start"] <= r["start"]
+    # A run inside another run of its scenario is one of its commands (the operator's day).
+    tops = [r for r in runs if not any(o is not r and o["scenario"] == r["scenario"]
+                                       and o["start"] <= r["start"]
                                        and r["start"] + r["seconds"] <= o["start"] + o["seconds"]
                                        for o in runs)]
     for scenario in dict.fromkeys(r["scenario"] for r in tops):
-        out.append(f"lab scenario {scenario or '(none)'}: each playbook run, its longest plays")
+        out.append(f"lab scenario {scenario or '(none)'}: its playbook runs, their longest plays")
         seen: set[str] = set()
         for run in (r for r in tops if r["scenario"] == scenario):
             name = os.path.basename(run["playbook"])
