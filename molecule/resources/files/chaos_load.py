@@ -1,4 +1,4 @@
-"""Load for the chaos scenario: chat sessions asking continuously, and the table of faults.
+"""Load for the four-node lab's chaos phase: chat sessions asking, and the table of faults.
 
 ``run``: SESSIONS real python-socketio clients connect to the published web port as browsers
 do and ask one question after another, each waiting for its answer (closed loop, at most one
