@@ -189,6 +189,12 @@ class MasterSettings:
     max_queued: int = 1000
     # A retryable provider error sends the task back after this, doubled per attempt.
     retry_backoff_seconds: float = 2.0
+    # Each session's conversation as the model is given it again: at most this many earlier
+    # questions with their answers and characters (the oldest go first; 0 turns: every
+    # question alone), forgotten this long after its last answer.
+    conversation_turns: int = 10
+    conversation_chars: int = 20000
+    conversation_ttl_seconds: float = 86400.0
     # /healthz fails once the broker has been unreachable this long.
     broker_grace_seconds: float = 30.0
     # A worker that reports busy on its tasks must do so this soon after a hand-over, or
@@ -245,6 +251,10 @@ class MasterSettings:
             max_queued=_int(env, "MAX_QUEUED", cls.max_queued),
             retry_backoff_seconds=_float(
                 env, "RETRY_BACKOFF_SECONDS", cls.retry_backoff_seconds),
+            conversation_turns=_int(env, "CONVERSATION_TURNS", cls.conversation_turns),
+            conversation_chars=_int(env, "CONVERSATION_CHARS", cls.conversation_chars),
+            conversation_ttl_seconds=_float(
+                env, "CONVERSATION_TTL_SECONDS", cls.conversation_ttl_seconds, minimum=60.0),
             broker_grace_seconds=_float(
                 env, "BROKER_GRACE_SECONDS", cls.broker_grace_seconds),
             assign_ack_seconds=_float(env, "ASSIGN_ACK_SECONDS", cls.assign_ack_seconds),

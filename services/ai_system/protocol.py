@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypedDict, TypeVar
 
 WorkerState = Literal["idle", "busy", "offline"]
 WORKER_STATES: tuple[str, ...] = ("idle", "busy", "offline")
@@ -28,11 +28,26 @@ EVENT_TASK_ERROR = "task-error"
 EVENT_TASK_RETRYING = "task-retrying"
 # Added: part of an answer while the LLM writes it; the ai-response that follows replaces it.
 EVENT_AI_CHUNK = "ai-chunk"
+# Added: the browser starts a new conversation: later questions carry no earlier turns.
+EVENT_NEW_CONVERSATION = "new-conversation"
+# Added: which answered questions the model is given again with the next one.
+EVENT_CONVERSATION = "conversation"
 
 # What went wrong when a result carries an error (TaskResult.error_kind). The master gives
 # a task whose error is retryable to another attempt; the others are the user's answer.
 ERROR_KINDS: tuple[str, ...] = ("bad_key", "rate_limited", "timeout", "upstream", "unexpected")
 RETRYABLE_ERROR_KINDS: frozenset[str] = frozenset({"rate_limited", "timeout", "upstream"})
+
+
+# The roles of the messages of a conversation (TaskMessage.history).
+ROLES: tuple[str, ...] = ("user", "assistant")
+
+
+class ChatMessage(TypedDict):
+    """One message of a conversation: an earlier question (user) or its answer (assistant)."""
+
+    role: Literal["user", "assistant"]
+    content: str
 
 
 def now_ms() -> int:
@@ -99,6 +114,20 @@ def _str(data: dict[str, Any], name: str, *, required: bool = True, default: str
     return value
 
 
+def _history(data: dict[str, Any]) -> tuple[ChatMessage, ...]:
+    value = data.get("history")
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise ProtocolError("field 'history' must be a list")
+    for message in value:
+        if (not isinstance(message, dict) or message.get("role") not in ROLES
+                or not isinstance(message.get("content"), str)):
+            raise ProtocolError("each message of 'history' must be {role: user|assistant, "
+                                "content: text}")
+    return tuple(value)
+
+
 def _int(data: dict[str, Any], name: str, default: int) -> int:
     value = data.get(name, default)
     if value is None:
@@ -124,8 +153,8 @@ class Message:
         return cls.from_dict(_load_object(payload))
 
     def to_dict(self) -> dict[str, Any]:
-        # Every field is a scalar, so a shallow copy is enough (asdict is ~3x slower, and this
-        # runs several times per task).
+        # Every field is a scalar or an immutable tuple of plain dicts, so a shallow copy is
+        # enough (asdict is ~3x slower, and this runs several times per task).
         return dict(self.__dict__)
 
     def to_json(self) -> bytes:
@@ -202,6 +231,7 @@ class TaskMessage(Message):
 
     ``api_key`` is the user's own key typed in the chat, or empty; it is never logged.
     ``result_token`` is the task's secret: the master accepts a result only if it carries it.
+    ``history`` is the conversation before ``query``, oldest first (users' words: never logged).
     """
 
     worker_id: str
@@ -213,6 +243,7 @@ class TaskMessage(Message):
     task_id: str = ""
     attempt: int = 1
     result_token: str = field(default="", repr=False)
+    history: tuple[ChatMessage, ...] = field(default=(), repr=False)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TaskMessage:
@@ -228,6 +259,7 @@ class TaskMessage(Message):
             task_id=_str(data, "task_id", required=False, default=session_id),
             attempt=max(1, _int(data, "attempt", 1)),
             result_token=_str(data, "result_token", required=False),
+            history=_history(data),
         )
 
 

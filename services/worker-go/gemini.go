@@ -10,7 +10,7 @@ import (
 )
 
 // geminiWire is Google's generateContent (and streamGenerateContent as server-sent events),
-// key in x-goog-api-key, with the query as the only content.
+// key in x-goog-api-key, with the conversation and then the query as contents.
 type geminiWire struct {
 	baseURL, model string
 }
@@ -43,15 +43,22 @@ func (r geminiResponse) text() (string, string) {
 	return text.String(), r.Candidates[0].FinishReason
 }
 
-func (w geminiWire) complete(ctx context.Context, call *llmCall, key, query string, onText func(string)) (string, error) {
+func (w geminiWire) complete(ctx context.Context, call *llmCall, key, query string, history []chatMessage, onText func(string)) (string, error) {
 	method := ":generateContent"
 	if onText != nil {
 		method = ":streamGenerateContent?alt=sse"
 	}
 	endpoint := strings.TrimRight(w.baseURL, "/") + "/v1beta/models/" + url.PathEscape(w.model) + method
-	body := map[string]interface{}{
-		"contents": []geminiContent{{Role: "user", Parts: []geminiPart{{Text: query}}}},
+	contents := make([]geminiContent, 0, len(history)+1)
+	for _, message := range history {
+		role := message.Role
+		if role == "assistant" {
+			role = "model" // Gemini's name for its own turns
+		}
+		contents = append(contents, geminiContent{Role: role, Parts: []geminiPart{{Text: message.Content}}})
 	}
+	contents = append(contents, geminiContent{Role: "user", Parts: []geminiPart{{Text: query}}})
+	body := map[string]interface{}{"contents": contents}
 	response, err := call.post(ctx, endpoint, map[string]string{"x-goog-api-key": key}, body)
 	if err != nil {
 		return "", w.translate(call.provider, err, key)

@@ -7,8 +7,9 @@ import (
 	"strings"
 )
 
-// openAIWire is the chat completions API of OpenAI, DeepSeek, Ollama, vLLM: one user message
-// in, the first choice's content out; streamed as server-sent chunks ending in [DONE].
+// openAIWire is the chat completions API of OpenAI, DeepSeek, Ollama, vLLM: the conversation
+// and then the question as messages in, the first choice's content out; streamed as
+// server-sent chunks ending in [DONE].
 type openAIWire struct {
 	baseURL, model string
 }
@@ -34,9 +35,13 @@ type openAIResponse struct {
 	Choices []openAIChoice `json:"choices"`
 }
 
-func (w openAIWire) complete(ctx context.Context, call *llmCall, key, query string, onText func(string)) (string, error) {
-	body := openAIRequest{Model: w.model, Messages: []openAIMessage{{"user", query}},
-		Stream: onText != nil}
+func (w openAIWire) complete(ctx context.Context, call *llmCall, key, query string, history []chatMessage, onText func(string)) (string, error) {
+	messages := make([]openAIMessage, 0, len(history)+1)
+	for _, message := range history {
+		messages = append(messages, openAIMessage{message.Role, message.Content})
+	}
+	messages = append(messages, openAIMessage{"user", query})
+	body := openAIRequest{Model: w.model, Messages: messages, Stream: onText != nil}
 	response, err := call.post(ctx, strings.TrimRight(w.baseURL, "/")+"/chat/completions",
 		map[string]string{"Authorization": "Bearer " + key}, body)
 	if err != nil {

@@ -59,7 +59,15 @@ type logRecord struct {
 	Level     string `json:"level"`
 }
 
-// task is one question for this worker. APIKey and ResultToken are secrets: never logged.
+// chatMessage is one earlier message of a conversation: a question (user) or its answer
+// (assistant).
+type chatMessage struct {
+	Role    string `json:"role"`
+	Content string `json:"content"`
+}
+
+// task is one question for this worker. APIKey and ResultToken are secrets, and History
+// holds users' words: none of them is ever logged.
 type task struct {
 	WorkerID     string
 	SessionID    string
@@ -70,6 +78,7 @@ type task struct {
 	TaskID       string
 	Attempt      int32
 	ResultToken  string
+	History      []chatMessage // the conversation before Query, oldest first
 }
 
 func mustJSON(value interface{}) []byte {
@@ -131,6 +140,31 @@ func (f *fields) number(name string, fallback int64) int64 {
 	return int64(number)
 }
 
+// history is the optional conversation of a task; null counts as absent.
+func (f *fields) history() []chatMessage {
+	value := f.data["history"]
+	if value == nil {
+		return nil
+	}
+	list, ok := value.([]interface{})
+	if !ok {
+		f.fail("field 'history' must be a list")
+		return nil
+	}
+	messages := make([]chatMessage, 0, len(list))
+	for _, item := range list {
+		message, _ := item.(map[string]interface{})
+		role, _ := message["role"].(string)
+		content, isText := message["content"].(string)
+		if (role != "user" && role != "assistant") || !isText {
+			f.fail("each message of 'history' must be {role: user|assistant, content: text}")
+			return nil
+		}
+		messages = append(messages, chatMessage{Role: role, Content: content})
+	}
+	return messages
+}
+
 func parseTask(payload []byte) (task, error) {
 	f := parseObject(payload)
 	t := task{
@@ -142,6 +176,7 @@ func parseTask(payload []byte) (task, error) {
 		Timestamp:    f.number("timestamp", nowMillis()),
 		TaskID:       f.str("task_id", false),
 		ResultToken:  f.str("result_token", false),
+		History:      f.history(),
 	}
 	attempt := f.number("attempt", 1)
 	if t.TaskID == "" {

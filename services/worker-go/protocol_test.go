@@ -11,8 +11,29 @@ func TestATaskOfTheOriginalProtocolUsesItsSessionAsTaskID(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.TaskID != "s" || got.Attempt != 1 || got.Timestamp != 1763779200000 || got.APIKey != "" {
+	if got.TaskID != "s" || got.Attempt != 1 || got.Timestamp != 1763779200000 || got.APIKey != "" ||
+		got.History != nil {
 		t.Fatalf("got %+v", got)
+	}
+}
+
+func TestATaskCarriesItsConversationOldestFirst(t *testing.T) {
+	got, err := parseTask([]byte(`{"worker_id":"w","session_id":"s","query":"What is my name?",` +
+		`"grpc_endpoint":"m:1","history":[{"role":"user","content":"My name is Ana."},` +
+		`{"role":"assistant","content":"Nice to meet you, Ana."}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []chatMessage{{"user", "My name is Ana."}, {"assistant", "Nice to meet you, Ana."}}
+	if len(got.History) != len(want) || got.History[0] != want[0] || got.History[1] != want[1] {
+		t.Fatalf("got %+v", got.History)
+	}
+	for _, empty := range []string{`[]`, `null`} {
+		got, err := parseTask([]byte(`{"worker_id":"w","session_id":"s","query":"q",` +
+			`"grpc_endpoint":"m:1","history":` + empty + `}`))
+		if err != nil || len(got.History) != 0 {
+			t.Errorf("history %s: got %+v, %v", empty, got.History, err)
+		}
 	}
 }
 
@@ -27,6 +48,20 @@ func TestMalformedTasksAreRefusedWithTheReason(t *testing.T) {
 	} {
 		if _, err := parseTask([]byte(payload)); err == nil || !strings.Contains(err.Error(), reason) {
 			t.Errorf("%s: got %v, want %s", payload, err, reason)
+		}
+	}
+	for _, history := range []string{
+		`{"role":"user","content":"hi"}`,
+		`"hi"`,
+		`[{"role":"system","content":"hi"}]`,
+		`[{"content":"hi"}]`,
+		`[{"role":"user"}]`,
+		`[{"role":"user","content":7}]`,
+		`[{"role":"user","content":"hi"},"hi"]`,
+	} {
+		payload := `{"worker_id":"w","session_id":"s","query":"q","grpc_endpoint":"m:1","history":` + history + `}`
+		if _, err := parseTask([]byte(payload)); err == nil || !strings.Contains(err.Error(), `'history'`) {
+			t.Errorf("history %s: got %v, want it refused", history, err)
 		}
 	}
 }

@@ -11,8 +11,9 @@ import (
 type provider interface {
 	name() string
 	model() string
-	// ask passes the text to onText (if not nil) as it is written, and returns all of it.
-	ask(ctx context.Context, query, userKey string, onText func(string)) (string, error)
+	// ask answers query in the conversation history (oldest first, maybe empty); it passes
+	// the text to onText (if not nil) as it is written, and returns all of it.
+	ask(ctx context.Context, query string, history []chatMessage, userKey string, onText func(string)) (string, error)
 }
 
 // providers holds the worker's own provider and the one a key typed in the chat goes to:
@@ -51,7 +52,7 @@ func (p *providers) choose(userKey string) provider {
 
 // wire is one LLM API's request and response format.
 type wire interface {
-	complete(ctx context.Context, call *llmCall, key, query string, onText func(string)) (string, error)
+	complete(ctx context.Context, call *llmCall, key, query string, history []chatMessage, onText func(string)) (string, error)
 }
 
 func newKeyedProvider(name, model, baseURL string, timeout time.Duration, pool *keyPool) *keyedProvider {
@@ -77,9 +78,9 @@ type keyedProvider struct {
 func (p *keyedProvider) name() string  { return p.providerName }
 func (p *keyedProvider) model() string { return p.modelName }
 
-func (p *keyedProvider) ask(ctx context.Context, query, userKey string, onText func(string)) (string, error) {
+func (p *keyedProvider) ask(ctx context.Context, query string, history []chatMessage, userKey string, onText func(string)) (string, error) {
 	if userKey != "" {
-		text, err := p.api.complete(ctx, p.call, userKey, query, onText)
+		text, err := p.api.complete(ctx, p.call, userKey, query, history, onText)
 		if isRotatable(err) {
 			return "", newProviderError(kindRateLimited, "Your %s API key is rate-limited or out "+
 				"of quota (HTTP 429); try again later or use another key.", p.providerName)
@@ -96,7 +97,7 @@ func (p *keyedProvider) ask(ctx context.Context, query, userKey string, onText f
 		if err != nil {
 			return "", err
 		}
-		text, err := p.api.complete(ctx, p.call, key, query, onText)
+		text, err := p.api.complete(ctx, p.call, key, query, history, onText)
 		if !isRotatable(err) {
 			return text, err
 		}

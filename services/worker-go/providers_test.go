@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -23,7 +24,7 @@ func openAIStandIn(t *testing.T, statuses map[string]int, seen *[]string) *httpt
 			fmt.Fprintf(w, `{"error":{"message":"failed for key %s","type":"x"}}`, key)
 			return
 		}
-		question := body.Messages[0].Content
+		question := body.Messages[len(body.Messages)-1].Content
 		if body.Stream {
 			for _, word := range strings.SplitAfter("stand-in answer: "+question, " ") {
 				fmt.Fprintf(w, "data: %s\n\n", mustJSON(map[string]interface{}{
@@ -47,7 +48,7 @@ func TestARateLimitedKeyRestsAndTheNextOneAnswers(t *testing.T) {
 	server := openAIStandIn(t, map[string]int{"k1": 429}, &seen)
 	p := keyed("openai", server.URL, "k1", "k2")
 	for round := 0; round < 2; round++ {
-		text, err := p.ask(context.Background(), "hi", "", nil)
+		text, err := p.ask(context.Background(), "hi", nil, "", nil)
 		if err != nil || text != "stand-in answer: hi" {
 			t.Fatalf("got %q, %v", text, err)
 		}
@@ -60,7 +61,7 @@ func TestARateLimitedKeyRestsAndTheNextOneAnswers(t *testing.T) {
 func TestEveryKeyRestingTellsTheUserWhenToTryAgain(t *testing.T) {
 	var seen []string
 	server := openAIStandIn(t, map[string]int{"k1": 429}, &seen)
-	_, err := keyed("deepseek", server.URL, "k1").ask(context.Background(), "hi", "", nil)
+	_, err := keyed("deepseek", server.URL, "k1").ask(context.Background(), "hi", nil, "", nil)
 	pe, ok := err.(*providerError)
 	if !ok || pe.kind != kindRateLimited || !strings.Contains(pe.message, "try again in 60 s") {
 		t.Fatalf("got %v", err)
@@ -71,13 +72,13 @@ func TestProviderErrorsHaveTheirKindAndNeverTheKey(t *testing.T) {
 	var seen []string
 	server := openAIStandIn(t, map[string]int{"bad": 401, "broken": 500}, &seen)
 	for key, kind := range map[string]string{"bad": kindBadKey, "broken": kindUpstream} {
-		_, err := keyed("openai", server.URL).ask(context.Background(), "hi", key, nil)
+		_, err := keyed("openai", server.URL).ask(context.Background(), "hi", nil, key, nil)
 		pe, ok := err.(*providerError)
 		if !ok || pe.kind != kind || strings.Contains(pe.message, key) {
 			t.Errorf("key %s: got %v", key, err)
 		}
 	}
-	_, err := keyed("openai", "http://127.0.0.1:1").ask(context.Background(), "hi", "k", nil)
+	_, err := keyed("openai", "http://127.0.0.1:1").ask(context.Background(), "hi", nil, "k", nil)
 	if pe, ok := err.(*providerError); !ok || pe.kind != kindUpstream {
 		t.Errorf("unreachable: got %v", err)
 	}
@@ -87,7 +88,7 @@ func TestAStreamedAnswerArrivesInPiecesAndWhole(t *testing.T) {
 	var seen []string
 	server := openAIStandIn(t, nil, &seen)
 	var pieces []string
-	text, err := keyed("openai", server.URL, "k").ask(context.Background(), "stream it", "",
+	text, err := keyed("openai", server.URL, "k").ask(context.Background(), "stream it", nil, "",
 		func(piece string) { pieces = append(pieces, piece) })
 	if err != nil || text != "stand-in answer: stream it" || len(pieces) < 3 || strings.Join(pieces, "") != text {
 		t.Fatalf("got %q in %d pieces, %v", text, len(pieces), err)
@@ -100,7 +101,7 @@ func TestASlowProviderTimesOut(t *testing.T) {
 	}))
 	defer server.Close()
 	p := newKeyedProvider("openai", "m", server.URL, 100*time.Millisecond, newKeyPool([]string{"k"}, 0))
-	_, err := p.ask(context.Background(), "hi", "", nil)
+	_, err := p.ask(context.Background(), "hi", nil, "", nil)
 	if pe, ok := err.(*providerError); !ok || pe.kind != kindTimeout {
 		t.Fatalf("got %v", err)
 	}
@@ -121,10 +122,10 @@ func TestGeminiAnswersAndRejectsAnInvalidKey(t *testing.T) {
 	}))
 	defer server.Close()
 	p := keyed("gemini", server.URL, "good")
-	if text, err := p.ask(context.Background(), "hi", "", nil); err != nil || text != "gemini" {
+	if text, err := p.ask(context.Background(), "hi", nil, "", nil); err != nil || text != "gemini" {
 		t.Fatalf("got %q, %v", text, err)
 	}
-	_, err := p.ask(context.Background(), "hi", "revoked", nil)
+	_, err := p.ask(context.Background(), "hi", nil, "revoked", nil)
 	if pe, ok := err.(*providerError); !ok || pe.kind != kindBadKey {
 		t.Fatalf("got %v", err)
 	}
@@ -133,9 +134,114 @@ func TestGeminiAnswersAndRejectsAnInvalidKey(t *testing.T) {
 func TestTheOfflineAnswerSaysWhatItIs(t *testing.T) {
 	var pieces []string
 	o := offlineProvider{modelName: "offline-echo", userKeyProvider: "gemini"}
-	text, _ := o.ask(context.Background(), "two words", "", func(p string) { pieces = append(pieces, p) })
+	text, _ := o.ask(context.Background(), "two words", nil, "", func(p string) { pieces = append(pieces, p) })
 	if !strings.HasPrefix(text, `[offline answer, no LLM was asked] Your question has 2 words and 9 characters: "two words".`) ||
 		strings.Join(pieces, "") != text {
 		t.Fatalf("got %q", text)
+	}
+}
+
+var conversation = []chatMessage{
+	{"user", "My name is Ana."}, {"assistant", "Nice to meet you, Ana."},
+	{"user", "I live in Lisbon."}, {"assistant", "A lovely city."},
+}
+
+// sameJSON tells whether got, as sent on the wire, is the JSON text want.
+func sameJSON(t *testing.T, got interface{}, want string) bool {
+	var wanted interface{}
+	if err := json.Unmarshal([]byte(want), &wanted); err != nil {
+		t.Fatal(err)
+	}
+	return reflect.DeepEqual(got, wanted)
+}
+
+func TestOpenAIGetsTheConversationThenTheQuestion(t *testing.T) {
+	var bodies []map[string]interface{}
+	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body map[string]interface{}
+		json.NewDecoder(r.Body).Decode(&body)
+		bodies = append(bodies, body)
+		if body["stream"] == true {
+			fmt.Fprint(w, "data: {\"choices\":[{\"delta\":{\"content\":\"Ana\"}}]}\n\ndata: [DONE]\n\n")
+			return
+		}
+		fmt.Fprint(w, `{"choices":[{"message":{"role":"assistant","content":"Ana"},"finish_reason":"stop"}]}`)
+	}))
+	defer server.Close()
+	p := keyed("openai", server.URL, "k")
+	for _, onText := range []func(string){nil, func(string) {}} {
+		text, err := p.ask(context.Background(), "What is my name?", conversation, "", onText)
+		if err != nil || text != "Ana" {
+			t.Fatalf("got %q, %v", text, err)
+		}
+	}
+	want := `[{"role":"user","content":"My name is Ana."},{"role":"assistant","content":"Nice to meet you, Ana."},
+		{"role":"user","content":"I live in Lisbon."},{"role":"assistant","content":"A lovely city."},
+		{"role":"user","content":"What is my name?"}]`
+	for i, body := range bodies {
+		if !sameJSON(t, body["messages"], want) {
+			t.Errorf("request %d: messages %v", i, body["messages"])
+		}
+	}
+	if len(bodies) != 2 {
+		t.Fatalf("%d requests", len(bodies))
+	}
+}
+
+func TestGeminiGetsTheConversationThenTheQuestion(t *testing.T) {
+	var bodies []map[string]interface{}
+	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body map[string]interface{}
+		json.NewDecoder(r.Body).Decode(&body)
+		bodies = append(bodies, body)
+		answer := `{"candidates":[{"content":{"parts":[{"text":"Ana"}]},"finishReason":"STOP"}]}`
+		if strings.HasSuffix(r.URL.Path, ":streamGenerateContent") {
+			fmt.Fprintf(w, "data: %s\n\n", answer)
+			return
+		}
+		fmt.Fprint(w, answer)
+	}))
+	defer server.Close()
+	p := keyed("gemini", server.URL, "k")
+	for _, onText := range []func(string){nil, func(string) {}} {
+		text, err := p.ask(context.Background(), "What is my name?", conversation, "", onText)
+		if err != nil || text != "Ana" {
+			t.Fatalf("got %q, %v", text, err)
+		}
+	}
+	want := `[{"role":"user","parts":[{"text":"My name is Ana."}]},
+		{"role":"model","parts":[{"text":"Nice to meet you, Ana."}]},
+		{"role":"user","parts":[{"text":"I live in Lisbon."}]},
+		{"role":"model","parts":[{"text":"A lovely city."}]},
+		{"role":"user","parts":[{"text":"What is my name?"}]}]`
+	for i, body := range bodies {
+		if !sameJSON(t, body["contents"], want) {
+			t.Errorf("request %d: contents %v", i, body["contents"])
+		}
+	}
+	if len(bodies) != 2 {
+		t.Fatalf("%d requests", len(bodies))
+	}
+}
+
+func TestTheOfflineAnswerCountsTheEarlierQuestions(t *testing.T) {
+	o := offlineProvider{modelName: "offline-echo", userKeyProvider: "gemini"}
+	const excerpt = `[offline answer, no LLM was asked] Your question has 4 words and 16 characters: ` +
+		`"What is my name?".`
+	const hint = ` This worker runs the offline provider because it has no LLM API key. For real ` +
+		`answers, configure GEMINI_API_KEYS, DEEPSEEK_API_KEYS or OPENAI_API_KEYS on the workers, ` +
+		`or type your own gemini API key in the chat.`
+	for _, history := range [][]chatMessage{nil, {}, conversation[:2], conversation,
+		{{"assistant", "Hi."}}} { // answers alone are no earlier question
+		want := excerpt + hint
+		switch len(history) {
+		case 2:
+			want = excerpt + " This conversation holds 1 earlier question." + hint
+		case 4:
+			want = excerpt + " This conversation holds 2 earlier questions." + hint
+		}
+		if text, _ := o.ask(context.Background(), "What is my name?", history, "", nil); text != want {
+			t.Errorf("history of %d messages: got %q", len(history), text)
+		}
 	}
 }

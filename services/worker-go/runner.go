@@ -80,7 +80,7 @@ func (r *runner) process(delivery received) string {
 		onText = chunks.add
 	}
 	askedAt := time.Now()
-	text, err := chosen.ask(r.stopping, t.Query, t.APIKey, onText)
+	text, err := chosen.ask(r.stopping, t.Query, t.History, t.APIKey, onText)
 	providerTime := time.Since(askedAt)
 	if r.stopping.Err() != nil {
 		return "abandoned" // the goodbye names the task, the master requeues it

@@ -15,7 +15,12 @@ from flask_socketio import SocketIO, emit, join_room
 from ai_system.master.dashboard import register_dashboard
 from ai_system.master.dispatcher import Fail
 from ai_system.master.service import MasterService, QueryRejectedError
-from ai_system.protocol import EVENT_SESSION, EVENT_USER_QUERY
+from ai_system.protocol import (
+    EVENT_CONVERSATION,
+    EVENT_NEW_CONVERSATION,
+    EVENT_SESSION,
+    EVENT_USER_QUERY,
+)
 
 Health = Callable[[], dict[str, Any]]
 
@@ -64,6 +69,8 @@ def create_app(service: MasterService, max_query_chars: int, health: Health,
                              "instance_id": service.instance_id})
         for event, payload in kept:
             emit(event, payload)
+        # Last: the kept answers carry the conversation as it was when each came.
+        emit(EVENT_CONVERSATION, {"context": service.context(session_id)})
 
     @socketio.on("disconnect")
     def on_disconnect(*_reason: object) -> None:
@@ -82,5 +89,14 @@ def create_app(service: MasterService, max_query_chars: int, health: Health,
             emit(rejection.event, rejection.payload())  # to this connection only
             return {"error": str(exc)}
         return {"task_id": task_id}
+
+    @socketio.on(EVENT_NEW_CONVERSATION)
+    def on_new_conversation(*_data: object) -> dict[str, Any]:
+        """The acknowledgement is {context: []} once the new conversation is recorded."""
+        try:
+            service.new_conversation(_sid())
+        except QueryRejectedError as exc:
+            return {"error": str(exc)}
+        return {"context": []}
 
     return app, socketio

@@ -1,8 +1,10 @@
 """The master's bookkeeping: workers, tasks and the queue, as plain Python with no I/O.
 
 Every method takes the current time (``now``, ``time.monotonic`` seconds) and returns the
-effects for the caller to carry out, in order: record a task in the journal, publish a
-task to a worker, tell a session its place in the queue, a retry, an answer or an error.
+effects for the caller to carry out, in order: record a task or a conversation's turn in
+the journal, publish a task to a worker, tell a session its place in the queue, a retry,
+an answer or an error. Each task carries its session's conversation so far
+(conversations.py), and each answer joins it.
 A ``Persist`` always comes before the effects that follow from the change it records, so
 the caller can write the journal first and act second. The caller (service.py) holds a
 lock around each call; nothing here blocks, sleeps or touches the network, which is what
@@ -18,8 +20,9 @@ from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
+from ai_system.master.conversations import Conversations
 from ai_system.master.fairqueue import FairQueue
-from ai_system.master.journal import TaskRecord
+from ai_system.master.journal import ConversationStart, Record, TaskRecord, Turn
 from ai_system.protocol import (
     EVENT_AI_CHUNK,
     EVENT_AI_RESPONSE,
@@ -27,6 +30,7 @@ from ai_system.protocol import (
     EVENT_TASK_QUEUED,
     EVENT_TASK_RETRYING,
     RETRYABLE_ERROR_KINDS,
+    ChatMessage,
     TaskMessage,
     WorkerRegistration,
     WorkerStatus,
@@ -105,6 +109,8 @@ class Task:
     # Attempts that stopping workers handed back (SIGTERM: an update, a drain): they were not
     # lost to a failure, so they do not count against max_attempts.
     handed_back: int = 0
+    # The conversation before this question, as it stood when the question was asked.
+    history: tuple[ChatMessage, ...] = field(default=(), repr=False)
 
     @property
     def key_lost(self) -> bool:
@@ -117,7 +123,7 @@ class Task:
 class Persist:
     """Write ``record`` to the journal before carrying out the effects after it."""
 
-    record: TaskRecord
+    record: Record
 
 
 @dataclass(frozen=True)
@@ -202,6 +208,9 @@ class Deliver(SessionEffect):
     model: str = ""
     processing_time_ms: int = 0
     queue_wait_ms: int = 0
+    # The task ids of the turns the session's next question carries, this one included
+    # if it joined them: the page marks the others as outside the model's memory.
+    context: tuple[str, ...] = ()
 
     event: ClassVar[str] = EVENT_AI_RESPONSE
 
@@ -214,6 +223,7 @@ class Deliver(SessionEffect):
             "model": self.model,
             "processing_time_ms": self.processing_time_ms,
             "queue_wait_ms": self.queue_wait_ms,
+            "context": list(self.context),
         }
 
 
@@ -305,6 +315,7 @@ class Dispatcher:
         forget_offline_after: float = 3600.0,
         wall_offset: float = 0.0,
         accept_untokened: bool = False,
+        conversations: Conversations | None = None,
     ) -> None:
         self._grpc_endpoint = grpc_endpoint
         self._task_timeout = task_timeout
@@ -342,6 +353,9 @@ class Dispatcher:
         # Recently finished task ids and their tokens, so a late or repeated result is
         # recognised (and a forged one still refused).
         self._finished: OrderedDict[str, str] = OrderedDict()
+        # Without one, every question goes alone.
+        self._conversations = (conversations if conversations is not None
+                               else Conversations(max_turns=0, max_chars=0, ttl=0))
         self.counters = Counters()
 
     def knows(self, worker_id: str) -> bool:
@@ -373,7 +387,8 @@ class Dispatcher:
                 "few minutes."))
         task = Task(task_id=task_id, session_id=session_id, query=query,
                     result_token=result_token, api_key=api_key, has_key=bool(api_key),
-                    request_id=request_id, created_at=now)
+                    request_id=request_id, created_at=now,
+                    history=self._conversations.history(session_id))
         self._tasks[task_id] = task
         self._pending[session_id] += 1
         self.counters.submitted += 1
@@ -494,11 +509,16 @@ class Dispatcher:
         self.counters.completed += 1
         self._last_answer = now
         outcome: SessionEffect
+        remembered: list[Effect] = []
         if result.error:
             outcome = Fail(session_id=task.session_id, task_id=task_id,
                            request_id=task.request_id, error=result.error)
             message = "error recorded"
         else:
+            turn = Turn(task_id=task_id, session_id=task.session_id, question=task.query,
+                        answer=result.response, at=self._wall(now))
+            if self._conversations.add(turn, asked_at=self._wall(task.created_at)):
+                remembered.append(Persist(turn))
             outcome = Deliver(
                 session_id=task.session_id, task_id=task_id, request_id=task.request_id,
                 response=result.response,
@@ -508,9 +528,10 @@ class Dispatcher:
                 model=result.model,
                 processing_time_ms=result.processing_time_ms,
                 queue_wait_ms=max(0, round(((task.assigned_at or now) - task.created_at) * 1000)),
+                context=tuple(self._conversations.context(task.session_id)),
             )
             message = "result delivered"
-        return Ack(True, message), [*self._finish(now, task, outcome), *effects]
+        return Ack(True, message), [*remembered, *self._finish(now, task, outcome), *effects]
 
     def chunk(self, now: float, chunk: WorkerChunk) -> tuple[Ack, list[Effect]]:
         """Part of an answer: passed to the session only from the task's current attempt."""
@@ -586,13 +607,19 @@ class Dispatcher:
                 effects.append(self._queued(task, index))
         return effects
 
-    def restore(self, now: float, records: list[TaskRecord]) -> tuple[list[Effect],
-                                                                     list[TaskRecord]]:
-        """Rebuild from the journal (oldest first) at start; call before any other input.
+    def restore(self, now: float, records: list[TaskRecord], turns: list[Turn] | None = None,
+                starts: list[ConversationStart] | None = None) -> tuple[list[Effect],
+                                                                        list[TaskRecord]]:
+        """Rebuild from the journal (tasks and turns oldest first) at start; call before any
+        other input.
 
         Returns the effects (the questions whose key was lost fail) and the finished
         records whose outcomes the sessions may still be owed.
         """
+        for start in starts or ():
+            self._conversations.start(start)
+        for turn in turns or ():
+            self._conversations.add(turn, asked_at=turn.at)
         effects: list[Effect] = []
         finished: list[TaskRecord] = []
         for record in records:
@@ -603,7 +630,8 @@ class Dispatcher:
             task = Task(task_id=record.task_id, session_id=record.session_id,
                         query=record.query, result_token=record.result_token,
                         has_key=record.has_key, request_id=record.request_id,
-                        created_at=self._mono(record.created_at), attempt=record.attempt)
+                        created_at=self._mono(record.created_at), attempt=record.attempt,
+                        history=record.history or ())
             self._tasks[task.task_id] = task
             self._pending[task.session_id] += 1
             if record.state == "assigned" and record.worker_id:
@@ -622,6 +650,21 @@ class Dispatcher:
             else:
                 self._queue.push(task.session_id, task.task_id)
         return effects, finished
+
+    def new_conversation(self, now: float, session_id: str) -> list[Effect]:
+        """The session's next questions carry none of its earlier turns, nor do the answers
+        to questions it asked before now join the new conversation."""
+        start = ConversationStart(session_id=session_id, at=self._wall(now))
+        self._conversations.start(start)
+        return [Persist(start)]
+
+    def context(self, session_id: str) -> list[str]:
+        """The task ids of the turns the session's next question carries, oldest first."""
+        return self._conversations.context(session_id)
+
+    def forget_conversations(self, now: float) -> int:
+        """Drop conversations past their time to live; return how many went."""
+        return self._conversations.purge(self._wall(now))
 
     def queue_depth(self) -> int:
         return len(self._queue)
@@ -715,6 +758,7 @@ class Dispatcher:
             task_id=task.task_id,
             attempt=task.attempt,
             result_token=task.result_token,
+            history=task.history,
         ))]
 
     def _sync(self, now: float, worker: Worker) -> list[Effect]:
@@ -853,7 +897,8 @@ class Dispatcher:
             attempt=task.attempt, state="assigned" if assigned else "queued",
             worker_id=task.worker_id if assigned else None,
             worker_instance=worker.instance_id if worker is not None else "",
-            assigned_at=self._wall(task.assigned_at) if assigned and task.assigned_at else None))
+            assigned_at=self._wall(task.assigned_at) if assigned and task.assigned_at else None,
+            history=task.history))
 
 
 def _same(given: str, expected: str) -> bool:

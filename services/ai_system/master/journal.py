@@ -7,6 +7,8 @@ start the dispatcher is rebuilt from the rows. WAL mode with ``synchronous=NORMA
 commit reaches the operating system at once (a killed process loses nothing) and the disk
 at each checkpoint. Users' API keys are never written: a row only says that one was given.
 Finished rows keep the answer for the asking session until compaction drops them.
+Each session's conversation (its answered questions, and when the user last began a new
+one) has rows of its own, kept for the conversations' time to live.
 """
 
 from __future__ import annotations
@@ -23,10 +25,12 @@ from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
+from ai_system.protocol import ChatMessage
+
 log = logging.getLogger(__name__)
 
 FILE_NAME = "journal.db"
-_SCHEMA_VERSION = 1
+_SCHEMA_VERSION = 2  # 2: the tasks' history, the conversations' turns and starts
 
 
 class JournalError(RuntimeError):
@@ -53,6 +57,30 @@ class TaskRecord:
     event: str | None = None  # the Socket.IO event that told the session the outcome
     payload: dict[str, Any] | None = None
     delivered_at: float | None = None
+    # The conversation the question carries (open tasks only).
+    history: tuple[ChatMessage, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Turn:
+    """A question of a session and the answer it was given; ``at`` when it was answered."""
+
+    task_id: str
+    session_id: str
+    question: str
+    answer: str
+    at: float
+
+
+@dataclass(frozen=True)
+class ConversationStart:
+    """The user of a session began a new conversation at ``at``."""
+
+    session_id: str
+    at: float
+
+
+Record = TaskRecord | Turn | ConversationStart
 
 
 _COLUMNS = [f.name for f in fields(TaskRecord)]
@@ -73,9 +101,19 @@ CREATE TABLE IF NOT EXISTS tasks (
     finished_at REAL,
     event TEXT,
     payload TEXT,
-    delivered_at REAL
+    delivered_at REAL,
+    history TEXT
 );
 CREATE INDEX IF NOT EXISTS tasks_finished ON tasks (state, finished_at);
+CREATE TABLE IF NOT EXISTS turns (
+    task_id TEXT PRIMARY KEY,
+    session_id TEXT NOT NULL,
+    question TEXT NOT NULL,
+    answer TEXT NOT NULL,
+    at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS turns_session ON turns (session_id, at);
+CREATE TABLE IF NOT EXISTS conversation_starts (session_id TEXT PRIMARY KEY, at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 PRAGMA user_version = {_SCHEMA_VERSION};
 """
@@ -86,11 +124,13 @@ _UPSERT = (f"INSERT OR REPLACE INTO tasks ({', '.join(_COLUMNS)}) "
 # Not dataclasses.astuple: it deep-copies every payload, on the hot path.
 _values = attrgetter(*_COLUMNS)
 _PAYLOAD = _COLUMNS.index("payload")
+_HISTORY = _COLUMNS.index("history")
 
 
 def _row(record: TaskRecord) -> tuple[Any, ...]:
     values = list(_values(record))
     values[_PAYLOAD] = None if record.payload is None else json.dumps(record.payload)
+    values[_HISTORY] = json.dumps(record.history) if record.history else None
     return tuple(values)
 
 
@@ -98,6 +138,7 @@ def _record(row: sqlite3.Row) -> TaskRecord:
     data = dict(row)
     data["has_key"] = bool(data["has_key"])
     data["payload"] = None if data["payload"] is None else json.loads(data["payload"])
+    data["history"] = tuple(json.loads(data["history"])) if data["history"] else None
     return TaskRecord(**data)
 
 
@@ -113,10 +154,12 @@ class Journal:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
-            if version not in (0, _SCHEMA_VERSION):
+            if version not in (0, 1, _SCHEMA_VERSION):
                 raise sqlite3.DatabaseError(f"unknown journal schema version {version}")
             if self._db.execute("PRAGMA quick_check").fetchone()[0] != "ok":
                 raise sqlite3.DatabaseError("integrity check failed")
+            if version == 1:  # a journal of the master before conversations
+                self._db.execute("ALTER TABLE tasks ADD COLUMN history TEXT")
             self._db.executescript(_SCHEMA)
         except BaseException:
             self._db.close()
@@ -137,12 +180,37 @@ class Journal:
         rows = self._db.execute("SELECT * FROM tasks ORDER BY created_at, rowid").fetchall()
         return [_record(row) for row in rows]
 
-    def write(self, records: Iterable[TaskRecord], delivered: Iterable[str] = (),
+    def load_conversations(self) -> tuple[list[Turn], list[ConversationStart]]:
+        """Every turn, oldest answer first, and every session's last new conversation."""
+        turns = self._db.execute("SELECT task_id, session_id, question, answer, at FROM turns "
+                                 "ORDER BY at, rowid").fetchall()
+        starts = self._db.execute("SELECT session_id, at FROM conversation_starts").fetchall()
+        return [Turn(*row) for row in turns], [ConversationStart(*row) for row in starts]
+
+    def write(self, records: Iterable[Record], delivered: Iterable[str] = (),
               delivered_at: float | None = None) -> None:
-        """Store the records, and mark tasks whose outcome reached a browser, in one commit."""
+        """Store the records, and mark tasks whose outcome reached a browser, in one commit.
+        A conversation's start forgets its session's earlier turns."""
+        tasks: list[tuple[Any, ...]] = []
+        turns: list[tuple[Any, ...]] = []
+        starts: list[tuple[str, float]] = []
+        for record in records:
+            if isinstance(record, TaskRecord):
+                tasks.append(_row(record))
+            elif isinstance(record, Turn):
+                turns.append((record.task_id, record.session_id, record.question,
+                              record.answer, record.at))
+            else:
+                starts.append((record.session_id, record.at))
         self._db.execute("BEGIN")
         try:
-            self._db.executemany(_UPSERT, [_row(record) for record in records])
+            self._db.executemany(_UPSERT, tasks)
+            for session_id, at in starts:
+                self._db.execute("DELETE FROM turns WHERE session_id = ? AND at <= ?",
+                                 (session_id, at))
+            self._db.executemany("INSERT OR REPLACE INTO conversation_starts VALUES (?, ?)",
+                                 starts)
+            self._db.executemany("INSERT OR REPLACE INTO turns VALUES (?, ?, ?, ?, ?)", turns)
             at = time.time() if delivered_at is None else delivered_at
             self._db.executemany("UPDATE tasks SET delivered_at = ? WHERE task_id = ?",
                                  [(at, task_id) for task_id in delivered])
@@ -152,9 +220,11 @@ class Journal:
         self._db.execute("COMMIT")
 
     def compact(self, finished_before: float, delivered_before: float,
-                keep_finished: int) -> int:
+                keep_finished: int, turns_before: float, keep_turns: int) -> int:
         """Drop finished rows older than ``finished_before``, or delivered before
-        ``delivered_before``, and all but the newest ``keep_finished``; return how many."""
+        ``delivered_before``, and all but the newest ``keep_finished``; return how many.
+        Drop turns older than ``turns_before`` and all but each session's newest
+        ``keep_turns``, and starts of conversations older than ``turns_before``."""
         self._db.execute("BEGIN")
         try:
             cursor = self._db.execute(
@@ -162,6 +232,11 @@ class Journal:
                 "OR delivered_at < ? OR task_id NOT IN (SELECT task_id FROM tasks "
                 "WHERE state = 'finished' ORDER BY finished_at DESC LIMIT ?))",
                 (finished_before, delivered_before, keep_finished))
+            self._db.execute(
+                "DELETE FROM turns WHERE at < ? OR task_id IN (SELECT task_id FROM (SELECT "
+                "task_id, ROW_NUMBER() OVER (PARTITION BY session_id ORDER BY at DESC) AS n "
+                "FROM turns) WHERE n > ?)", (turns_before, keep_turns))
+            self._db.execute("DELETE FROM conversation_starts WHERE at < ?", (turns_before,))
         except BaseException:
             self._db.execute("ROLLBACK")
             raise

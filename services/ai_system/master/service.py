@@ -23,6 +23,7 @@ from typing import Any
 
 from ai_system.config import MasterSettings
 from ai_system.master.activity import Activity, Sample
+from ai_system.master.conversations import Conversations
 from ai_system.master.dispatcher import (
     Ack,
     Assign,
@@ -108,6 +109,9 @@ class MasterService:
             ack_timeout=settings.assign_ack_seconds,
             accept_untokened=settings.accept_untokened_results,
             wall_offset=self._wall_offset,
+            conversations=Conversations(settings.conversation_turns,
+                                        settings.conversation_chars,
+                                        settings.conversation_ttl_seconds),
         )
         self._sessions = Sessions(ttl=settings.pending_results_ttl_seconds)
         self._session_limit = RateLimiter(settings.session_rate_per_minute,
@@ -132,9 +136,10 @@ class MasterService:
         if self._journal is None:
             return 0
         records = self._journal.load()
+        turns, starts = self._journal.load_conversations()
         now = self._clock()
         with self._lock:
-            effects, finished = self._dispatcher.restore(now, records)
+            effects, finished = self._dispatcher.restore(now, records, turns, starts)
             for record in finished:
                 self._keep_restored(record)
             self._send(effects)
@@ -185,6 +190,26 @@ class MasterService:
     def disconnect(self, sid: str) -> None:
         with self._lock:
             self._sessions.disconnect(sid)
+
+    def context(self, session_id: str) -> list[str]:
+        """The task ids of the turns the session's next question carries, oldest first."""
+        with self._lock:
+            return self._dispatcher.context(session_id)
+
+    def new_conversation(self, sid: str) -> None:
+        """The connection's session starts a new conversation, once recorded. Raises
+        QueryRejectedError for a connection without a session."""
+        barrier = threading.Event() if self._journal is not None else None
+        with self._lock:
+            session_id = self._sessions.session_of(sid)
+            if session_id is None:
+                raise QueryRejectedError("This connection has no session; reconnect.",
+                                         reason="no_session")
+            self._send(self._dispatcher.new_conversation(self._clock(), session_id))
+            if barrier is not None:
+                self._outbox.put(barrier)
+        if barrier is not None:
+            barrier.wait(JOURNAL_WAIT_SECONDS)
 
     # --- inputs ------------------------------------------------------------------------
 
@@ -289,6 +314,7 @@ class MasterService:
             self._send(self._dispatcher.expire(now) + self._dispatcher.queue_positions())
             late = self._dispatcher.counters.requeued - before
             gone = self._dispatcher.forget_offline(now)
+            self._dispatcher.forget_conversations(now)
             self._sessions.purge(now)
             self._sample(now)
         if gone:
@@ -393,9 +419,10 @@ class MasterService:
         """Journal the batch's records (and the deliveries seen so far) in one commit."""
         records = [item.record for item in batch if isinstance(item, Persist)]
         for record in records:
-            self.activity.record(record)
-            if self._observe is not None:
-                self._observe(record)
+            if isinstance(record, TaskRecord):
+                self.activity.record(record)
+                if self._observe is not None:
+                    self._observe(record)
         if self._journal is None:
             return
         delivered, self._delivered = self._delivered, []
@@ -407,7 +434,9 @@ class MasterService:
                 dropped = self._journal.compact(
                     finished_before=now - self._sessions.ttl,
                     delivered_before=now - self._sessions.recent_ttl,
-                    keep_finished=10_000)
+                    keep_finished=10_000,
+                    turns_before=now - self._settings.conversation_ttl_seconds,
+                    keep_turns=self._settings.conversation_turns)
                 log.debug("journal compaction dropped %d finished task(s)", dropped)
         except Exception:
             log.exception("could not write the journal: %d record(s) are not durable",

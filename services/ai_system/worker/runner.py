@@ -109,7 +109,8 @@ class TaskRunner:
         text, error, error_kind, model = "", "", "", provider.model
         try:
             answer = provider.ask(task.query, task.api_key,
-                                  chunks.add if chunks is not None else None)
+                                  chunks.add if chunks is not None else None,
+                                  history=task.history)
             if chunks is not None:
                 chunks.flush()
             text, model = answer.text, answer.model

@@ -92,6 +92,49 @@ def test_a_reloaded_page_keeps_its_session_and_gets_the_answer_that_came_meanwhi
     assert "Keep this for me" in answered[0].text
 
 
+def answered(driver: webdriver.Chrome, reply: WebElement) -> WebElement:
+    WebDriverWait(driver, TIMEOUT).until(
+        lambda _: "answer" in (reply.get_attribute("class") or "").split())
+    return reply
+
+
+def outside(driver: webdriver.Chrome) -> list[str]:
+    """The questions the page marks as outside the conversation the model sees."""
+    return [e.find_element(By.CSS_SELECTOR, ".question").text
+            for e in driver.find_elements(By.CSS_SELECTOR, ".exchange.outside-context")]
+
+
+def test_the_model_sees_the_conversation_and_a_new_one_starts_afresh(
+        system_factory: SystemFactory, browser: webdriver.Chrome, artifacts: Path) -> None:
+    with StandIn("openai") as llm:
+        # The stand-in answers from the messages it receives, as a model would.
+        system = system_factory(workers=1, simulated_seconds=0, env={
+            "LLM_PROVIDER": "openai", "OPENAI_API_KEYS": "sk-conversation",
+            "LLM_BASE_URL": llm.base_url, "CONVERSATION_TURNS": "2"})
+        open_chat(browser, system.url + "/")
+        answered(browser, ask(browser, "My name is Ana."))
+        reply = answered(browser, ask(browser, "What is my name?"))
+        assert "Ana" in reply.find_element(By.CLASS_NAME, "message-text").text
+        assert outside(browser) == []
+        browser.save_screenshot(str(artifacts / "chat-conversation.png"))
+
+        # Past the budget of two turns the first falls out, and the page says so.
+        answered(browser, ask(browser, "And the weather?"))
+        WebDriverWait(browser, TIMEOUT).until(lambda d: outside(d) == ["My name is Ana."])
+        # A reload shows the conversation again, as the master keeps it.
+        open_chat(browser, system.url + "/")
+        WebDriverWait(browser, TIMEOUT).until(lambda d: outside(d) == ["My name is Ana."])
+        assert len(browser.find_elements(By.CSS_SELECTOR, ".exchange")) == 3
+        assert "2 questions" in browser.find_element(By.ID, "context-note").text
+
+        browser.find_element(By.ID, "new-conversation").click()
+        WebDriverWait(browser, TIMEOUT).until(
+            lambda d: not d.find_elements(By.CSS_SELECTOR, ".exchange"))
+        reply = answered(browser, ask(browser, "What is my name?"))
+        assert "Ana" not in reply.find_element(By.CLASS_NAME, "message-text").text
+        assert llm.seen[-1].body["messages"] == [{"role": "user", "content": "What is my name?"}]
+
+
 def test_the_api_key_typed_in_the_page_is_kept_sent_and_never_shown(
         system_factory: SystemFactory, browser: webdriver.Chrome) -> None:
     key = "AIzaSy-typed-in-the-browser-0123456789"

@@ -27,7 +27,7 @@ from support.tls import CertificateAuthority
 from support.worker import FakeMaster, Harness, TlsMosquitto
 
 from ai_system.local import online_workers
-from ai_system.protocol import ERROR_KINDS, LOG_LEVELS, MasterStatus, now_ms
+from ai_system.protocol import ERROR_KINDS, LOG_LEVELS, ChatMessage, MasterStatus, now_ms
 
 pytestmark = pytest.mark.integration
 
@@ -185,6 +185,32 @@ def test_a_task_naming_an_unknown_callback_is_refused_before_the_llm(
     finally:
         elsewhere.stop()
     assert elsewhere.results == []
+
+
+def test_the_conversation_reaches_the_provider_before_the_question(lab: Lab) -> None:
+    history: tuple[ChatMessage, ...] = (
+        {"role": "user", "content": "My name is Ana."},
+        {"role": "assistant", "content": "Nice to meet you, Ana."})
+    with StandIn(DIALECT) as llm:
+        worker = lab.start_worker(**provider_env(DIALECT, llm.base_url, "sk-conf-turns"))
+        worker.send_task("turns", query="What is my name?", history=history)
+        answer = lab.recorder.wait_result("turns").ai_response
+        worker.send_task("alone", query="What is MQTT?")  # a task without history
+        lab.recorder.wait_result("alone")
+    assert "My name is Ana." in answer  # the stand-in answers from what it was given
+    turns, alone = (seen.body for seen in llm.seen)
+    if DIALECT == "openai":
+        assert turns["messages"][-3:] == [*history,
+                                          {"role": "user", "content": "What is my name?"}]
+        assert alone["messages"][-1:] == [{"role": "user", "content": "What is MQTT?"}]
+        assert [m["role"] for m in alone["messages"]] in (["user"], ["system", "user"])
+    else:
+        assert turns["contents"] == [
+            {"role": "user", "parts": [{"text": "My name is Ana."}]},
+            {"role": "model", "parts": [{"text": "Nice to meet you, Ana."}]},
+            {"role": "user", "parts": [{"text": "What is my name?"}]}]
+        assert [c["parts"][0]["text"] for c in alone["contents"]] == ["What is MQTT?"]
+    assert "Ana" not in worker.output() + json.dumps(worker.logs())  # never logged
 
 
 def test_provider_failures_come_back_as_results_with_their_kind(

@@ -72,6 +72,25 @@ def test_success_sends_the_model_and_question_with_the_first_key(stand_in: Stand
         assert seen.body["contents"][0]["parts"] == [{"text": "What is MQTT?"}]
 
 
+def test_the_conversation_goes_before_the_question_in_the_apis_own_form(
+        stand_in: StandIn) -> None:
+    history = ({"role": "user", "content": "My name is Ana."},
+               {"role": "assistant", "content": "Nice to meet you, Ana."})
+    provider = providers_for(stand_in, "key-a").choose("")
+    provider.ask("What is my name?", history=history)
+    provider.ask("What is my name?", on_text=lambda _text: None, history=history)  # streamed
+    for seen in stand_in.seen:
+        if stand_in.dialect == "openai":
+            assert seen.body["messages"] == [*history,
+                                             {"role": "user", "content": "What is my name?"}]
+        else:
+            assert seen.body["contents"] == [
+                {"role": "user", "parts": [{"text": "My name is Ana."}]},
+                {"role": "model", "parts": [{"text": "Nice to meet you, Ana."}]},
+                {"role": "user", "parts": [{"text": "What is my name?"}]}]
+    assert len(stand_in.seen) == 2
+
+
 def test_a_key_typed_by_the_user_is_the_one_sent(stand_in: StandIn) -> None:
     providers = providers_for(stand_in, "key-a")
     assert ask(providers.choose("user-key"), user_key="user-key").startswith("stand-in")

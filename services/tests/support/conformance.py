@@ -32,7 +32,7 @@ from ai_system.local import (
     online_workers,
     wait_until,
 )
-from ai_system.protocol import TaskMessage, Topics, WorkerStatus
+from ai_system.protocol import ChatMessage, TaskMessage, Topics, WorkerStatus
 from support.mqtt import MqttProbe, probe_as
 from support.ports import free_port
 from support.system import hermetic_env, save_logs, wait_status
@@ -95,13 +95,14 @@ class Worker:
         return None
 
     def send_task(self, task_id: str, attempt: int = 1, query: str = "What is MQTT?",
-                  api_key: str = "", endpoint: str = "") -> TaskMessage:
+                  api_key: str = "", endpoint: str = "",
+                  history: tuple[ChatMessage, ...] = ()) -> TaskMessage:
         """A task published on its topic as the master would, its result due at the lab's
         recording callback unless ``endpoint`` says otherwise."""
         task = TaskMessage(worker_id=self.worker_id, session_id=f"s-{task_id}", query=query,
                            api_key=api_key, task_id=task_id, attempt=attempt,
                            grpc_endpoint=endpoint or self.lab.recorder.endpoint,
-                           result_token=f"token-{task_id}-{attempt}")
+                           result_token=f"token-{task_id}-{attempt}", history=history)
         self.publish_raw(task.to_json())
         return task
 

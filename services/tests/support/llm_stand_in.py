@@ -6,6 +6,8 @@ Gemini's POST /v1[beta]/models/{model}:generateContent and :streamGenerateConten
 (key in ``x-goog-api-key``), with the bodies the real services send for success, a rejected
 key, 429 and server errors.
 Each key gets a behaviour; every request is recorded so tests can see which key was used.
+An answer quotes the question and, like a model that reads the conversation, what the user
+said earlier in it.
 Besides HTTP statuses: "slow" answers after ``slow_seconds``; "html-502" is what a proxy in
 front of the API says when the API is down; "trickle" sends the headers, then one byte
 of whitespace every 0.1 s until ``release()``, then the answer: no single read ever times
@@ -127,14 +129,19 @@ class StandIn:
             return status, maker(status, key)
         return 200, self._success(path, body)
 
-    def answer_text(self, path: str, body: dict[str, Any]) -> str:
-        question = (body["messages"][-1]["content"] if self.dialect == "openai"
-                    else body["contents"][-1]["parts"][0]["text"])
-        return f"stand-in answer: {question}"
+    def answer_text(self, body: dict[str, Any]) -> str:
+        if self.dialect == "openai":
+            said = [m["content"] for m in body["messages"] if m["role"] == "user"]
+        else:
+            said = [c["parts"][0]["text"] for c in body["contents"] if c.get("role") != "model"]
+        answer = f"stand-in answer: {said[-1]}"
+        if len(said) > 1:
+            answer += " (you said before: " + " ".join(f'"{text}"' for text in said[:-1]) + ")"
+        return answer
 
     def stream_events(self, path: str, body: dict[str, Any]) -> list[dict[str, Any]]:
         """The server-sent events of a streamed answer, a word per event."""
-        words = re.findall(r"\S+\s*", self.answer_text(path, body))
+        words = re.findall(r"\S+\s*", self.answer_text(body))
         if self.dialect == "openai":
             def event(delta: dict[str, str], finish: str | None) -> dict[str, Any]:
                 return {"id": "chatcmpl-standin-1", "object": "chat.completion.chunk",
@@ -150,8 +157,8 @@ class StandIn:
                 for last, word in ((i == len(words) - 1, w) for i, w in enumerate(words))]
 
     def _success(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        text = self.answer_text(body)
         if self.dialect == "openai":
-            question = body["messages"][-1]["content"]
             return {
                 "id": "chatcmpl-standin-1",
                 "object": "chat.completion",
@@ -159,16 +166,15 @@ class StandIn:
                 "model": body["model"],
                 "choices": [{
                     "index": 0,
-                    "message": {"role": "assistant", "content": f"stand-in answer: {question}"},
+                    "message": {"role": "assistant", "content": text},
                     "finish_reason": "stop",
                 }],
                 "usage": {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12},
             }
-        question = body["contents"][-1]["parts"][0]["text"]
         model = path.rsplit("/", 1)[-1].split(":", 1)[0]
         return {
             "candidates": [{
-                "content": {"parts": [{"text": f"stand-in answer: {question}"}], "role": "model"},
+                "content": {"parts": [{"text": text}], "role": "model"},
                 "finishReason": "STOP",
                 "index": 0,
             }],

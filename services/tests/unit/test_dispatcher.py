@@ -182,7 +182,7 @@ def test_the_answer_goes_to_the_asking_session_with_its_metadata() -> None:
     assert answer.payload() == {
         "task_id": "t1", "response": "42", "worker_id": "w1", "node": "node-a",
         "provider": "gemini", "model": "gemini-2.5-flash", "processing_time_ms": 1234,
-        "queue_wait_ms": 2500, "request_id": "r1"}
+        "queue_wait_ms": 2500, "context": [], "request_id": "r1"}
     snapshot = d.snapshot()
     assert snapshot["tasks"]["completed"] == 2
     assert worker_state(d, "w1") | {"last_seen": 0} == {

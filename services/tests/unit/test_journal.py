@@ -10,7 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from ai_system.master.journal import FILE_NAME, JournalError, TaskRecord, open_journal
+from ai_system.master.journal import (
+    FILE_NAME,
+    ConversationStart,
+    JournalError,
+    TaskRecord,
+    Turn,
+    open_journal,
+)
 
 
 def record(task_id: str, state: str = "queued", created: float = 1.0,
@@ -50,9 +57,64 @@ def test_compaction_keeps_open_tasks_and_only_recent_finished_ones(tmp_path: Pat
                    record("delivered", "finished", finished_at=90.0),
                    *(record(f"new{i}", "finished", finished_at=100.0 + i) for i in range(5))])
     journal.write([], delivered=["delivered"], delivered_at=91.0)
-    dropped = journal.compact(finished_before=50.0, delivered_before=95.0, keep_finished=3)
+    dropped = journal.compact(finished_before=50.0, delivered_before=95.0, keep_finished=3,
+                              turns_before=0.0, keep_turns=10)
     assert dropped == 4  # old, delivered, and the two oldest of the new ones
     assert sorted(r.task_id for r in journal.load()) == ["new2", "new3", "new4", "open"]
+
+
+def test_conversations_survive_a_reopen_and_a_new_one_forgets_the_earlier_turns(
+        tmp_path: Path) -> None:
+    journal = open_journal(str(tmp_path))
+    history = ({"role": "user", "content": "q0"}, {"role": "assistant", "content": "a0"})
+    journal.write([record("open", history=history),
+                   Turn("t1", "s1", "old", "x", at=1.0), Turn("t2", "s2", "other", "y", at=2.0)])
+    journal.write([ConversationStart("s1", at=3.0), Turn("t3", "s1", "new", "z", at=4.0)])
+    journal.close()
+
+    again = open_journal(str(tmp_path))
+    assert again.load()[0].history == history
+    turns, starts = again.load_conversations()
+    assert [(t.task_id, t.question, t.answer) for t in turns] == [
+        ("t2", "other", "y"), ("t3", "new", "z")]
+    assert starts == [ConversationStart("s1", 3.0)]
+
+
+def test_compaction_keeps_each_sessions_newest_turns_within_their_time_to_live(
+        tmp_path: Path) -> None:
+    journal = open_journal(str(tmp_path))
+    journal.write([*(Turn(f"a{i}", "s1", "q", "a", at=100.0 + i) for i in range(4)),
+                   Turn("old", "s2", "q", "a", at=10.0), Turn("b", "s2", "q", "a", at=101.0),
+                   ConversationStart("s3", at=20.0)])
+    journal.compact(finished_before=0.0, delivered_before=0.0, keep_finished=10,
+                    turns_before=50.0, keep_turns=2)
+    turns, starts = journal.load_conversations()
+    assert sorted(t.task_id for t in turns) == ["a2", "a3", "b"]
+    assert starts == []
+
+
+def test_a_journal_from_before_conversations_is_upgraded_with_its_tasks(
+        tmp_path: Path) -> None:
+    path = tmp_path / FILE_NAME
+    old = sqlite3.connect(path)
+    old.executescript("""
+        CREATE TABLE tasks (task_id TEXT PRIMARY KEY, session_id TEXT NOT NULL,
+            query TEXT NOT NULL, request_id TEXT, result_token TEXT NOT NULL,
+            has_key INTEGER NOT NULL, created_at REAL NOT NULL, attempt INTEGER NOT NULL,
+            state TEXT NOT NULL, worker_id TEXT, worker_instance TEXT NOT NULL,
+            assigned_at REAL, finished_at REAL, event TEXT, payload TEXT, delivered_at REAL);
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        INSERT INTO tasks VALUES ('t1', 's1', 'waiting', NULL, 'tok', 0, 1.0, 0, 'queued',
+            NULL, '', NULL, NULL, NULL, NULL, NULL);
+        PRAGMA user_version = 1;
+    """)
+    old.close()
+    journal = open_journal(str(tmp_path))
+    [task] = journal.load()
+    assert (task.task_id, task.query, task.history) == ("t1", "waiting", None)
+    journal.write([Turn("t0", "s1", "q", "a", at=1.0)])
+    assert len(journal.load_conversations()[0]) == 1
+    assert not [p for p in tmp_path.iterdir() if ".corrupt-" in p.name]
 
 
 def test_a_damaged_journal_is_moved_aside_and_a_new_one_begun(

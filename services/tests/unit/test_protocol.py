@@ -85,6 +85,12 @@ def test_the_api_key_stays_out_of_the_repr() -> None:
     (WorkerRegistration, b'{"worker_id": "w", "language": 3}', "language"),
     (TaskMessage, b'{"worker_id": "w", "session_id": "s", "grpc_endpoint": "m"}', "query"),
     (TaskMessage, b'{"worker_id": "w", "session_id": "s", "query": "q"}', "grpc_endpoint"),
+    (TaskMessage, b'{"worker_id": "w", "session_id": "s", "query": "q", "grpc_endpoint": "m",'
+                  b' "history": {"role": "user"}}', "history"),
+    (TaskMessage, b'{"worker_id": "w", "session_id": "s", "query": "q", "grpc_endpoint": "m",'
+                  b' "history": [{"role": "system", "content": "c"}]}', "history"),
+    (TaskMessage, b'{"worker_id": "w", "session_id": "s", "query": "q", "grpc_endpoint": "m",'
+                  b' "history": [{"role": "user", "content": 3}]}', "history"),
     (MasterStatus, b'{"status": "maybe"}', "status"),
     (LogRecord, b'{"message": "m"}', "source"),
 ])
@@ -92,6 +98,20 @@ def test_bad_payloads_are_refused_with_a_message_naming_the_problem(
         kind: type, payload: bytes, complaint: str) -> None:
     with pytest.raises(ProtocolError, match=complaint):
         kind.from_json(payload)
+
+
+def test_a_task_carries_its_conversation_and_a_task_without_one_has_none() -> None:
+    history = [{"role": "user", "content": "My name is Ana."},
+               {"role": "assistant", "content": "Hello Ana."}]
+    task = TaskMessage.from_json(json.dumps({
+        "worker_id": "w", "session_id": "s", "query": "What is my name?",
+        "grpc_endpoint": "m", "history": history}))
+    assert list(task.history) == history
+    assert "Ana" not in repr(task)  # users' words stay out of the logs
+    assert TaskMessage.from_json(task.to_json()) == task
+    original = TaskMessage.from_json(b'{"worker_id": "w", "session_id": "s", "query": "q",'
+                                     b' "grpc_endpoint": "m"}')
+    assert original.history == ()
 
 
 def test_an_empty_task_id_in_a_status_means_none() -> None:

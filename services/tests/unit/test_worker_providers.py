@@ -73,6 +73,17 @@ def test_offline_answers_deterministically_and_says_how_to_get_real_answers() ->
     assert len(provider.ask("x" * 4000).text) < 1000
 
 
+def test_offline_says_how_many_earlier_questions_the_conversation_holds() -> None:
+    provider = OfflineProvider("offline-echo", "gemini")
+    alone = provider.ask("What is my name?").text
+    history = ({"role": "user", "content": "My name is Ana."},
+               {"role": "assistant", "content": "Nice to meet you."})
+    one = provider.ask("What is my name?", history=history).text
+    assert one == alone.replace('"What is my name?". ', '"What is my name?". This conversation '
+                                'holds 1 earlier question. ')
+    assert "holds 2 earlier questions." in provider.ask("q", history=history * 2).text
+
+
 class ScriptedProvider(KeyedProvider[str]):
     """Answers from a script of outcomes per key; records the keys it was asked with."""
 
@@ -83,7 +94,8 @@ class ScriptedProvider(KeyedProvider[str]):
     def _make_client(self, key: str) -> str:
         return f"client-for-{key}"
 
-    def _complete(self, client: str, query: str, key: str, on_text: object = None) -> str:
+    def _complete(self, client: str, query: str, history: object, key: str,
+                  on_text: object = None) -> str:
         self.used.append(key)
         assert client == f"client-for-{key}"
         if key in self.limited:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import queue
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import pytest
 
 from ai_system.config import ConfigError, WorkerSettings
-from ai_system.protocol import ERROR_KINDS, TaskMessage, WorkerStatus
+from ai_system.protocol import ERROR_KINDS, ChatMessage, TaskMessage, WorkerStatus
 from ai_system.rpc.worker_callback_pb2 import TaskResult
 from ai_system.worker.providers.base import Answer, Provider
 from ai_system.worker.providers.errors import (
@@ -32,9 +32,12 @@ class FakeProvider(Provider):
     def __init__(self, outcome: Exception | None) -> None:
         self.outcome = outcome
         self.asked: list[tuple[str, str]] = []
+        self.histories: list[Sequence[ChatMessage]] = []
 
-    def ask(self, query: str, user_key: str = "", on_text: object = None) -> Answer:
+    def ask(self, query: str, user_key: str = "", on_text: object = None, *,
+            history: Sequence[ChatMessage] = ()) -> Answer:
         self.asked.append((query, user_key))
+        self.histories.append(history)
         if self.outcome is not None:
             raise self.outcome
         return Answer(f"answer to {query}", self.name, "fake-1-0425")
@@ -99,10 +102,11 @@ class Run:
                                  self.state, self.statuses.append,
                                  self.stopping)  # type: ignore[arg-type]
 
-    def process(self, api_key: str = "", endpoint: str = ENDPOINT) -> None:
+    def process(self, api_key: str = "", endpoint: str = ENDPOINT,
+                history: tuple[ChatMessage, ...] = ()) -> None:
         task = TaskMessage(worker_id="w1", session_id="s1", query="why?", api_key=api_key,
                            grpc_endpoint=endpoint, task_id="t1", attempt=2, timestamp=5,
-                           result_token=TOKEN)
+                           result_token=TOKEN, history=history)
         self.runner.process(Delivery(task, received_at=0.0))
 
 
@@ -113,6 +117,14 @@ def run_one(outcome: Exception | None, api_key: str = "", per_task_status: str =
     run.process(api_key)
     assert [endpoint for endpoint, _ in run.sender.sent] == [ENDPOINT]
     return run.sender.sent[0][1], run.statuses, run.stopping, run.provider
+
+
+def test_the_provider_is_given_the_tasks_conversation() -> None:
+    history: tuple[ChatMessage, ...] = ({"role": "user", "content": "I am Ana."},
+                                        {"role": "assistant", "content": "Hello Ana."})
+    run = Run()
+    run.process(history=history)
+    assert run.provider.histories == [history]
 
 
 def test_an_answer_waits_the_simulated_work_and_carries_its_metadata() -> None:

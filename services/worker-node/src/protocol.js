@@ -6,6 +6,8 @@
 class ProtocolError extends Error {}
 
 const WORKER_STATES = ['idle', 'busy', 'offline'];
+// The roles of the messages of a conversation (a task's `history`).
+const ROLES = ['user', 'assistant'];
 
 const nowMs = () => Date.now();
 
@@ -56,8 +58,29 @@ function int(data, name, fallback) {
 }
 
 /**
- * A task from `<prefix>/workers/<id>/tasks`. `api_key` and `result_token` are secrets:
- * never log the object as a whole.
+ * @typedef {{role: 'user' | 'assistant', content: string}} ChatMessage
+ * One message of a conversation: an earlier question (user) or its answer (assistant).
+ */
+
+/** The conversation before the query, oldest first: `[]` when absent. */
+function history(data) {
+  const value = data.history;
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value)) throw new ProtocolError("field 'history' must be a list");
+  return value.map((message) => {
+    if (message === null || typeof message !== 'object' || Array.isArray(message)
+        || !ROLES.includes(message.role) || typeof message.content !== 'string') {
+      // The reason never quotes the message: it is logged, and the history is users' words.
+      throw new ProtocolError("each message of 'history' must be {role: user|assistant, content: text}");
+    }
+    return { role: message.role, content: message.content }; // what the providers pass on
+  });
+}
+
+/**
+ * A task from `<prefix>/workers/<id>/tasks`. `api_key` and `result_token` are secrets, and
+ * `history` (ChatMessage[], the conversation before `query`) is users' words: never log the
+ * object as a whole.
  */
 function parseTask(payload) {
   const data = loadObject(payload);
@@ -73,6 +96,7 @@ function parseTask(payload) {
     task_id: str(data, 'task_id', { required: false, fallback: sessionId }),
     attempt: Math.max(1, int(data, 'attempt', 1)),
     result_token: str(data, 'result_token', { required: false }),
+    history: history(data),
   };
 }
 

@@ -96,7 +96,8 @@ class TaskRunner {
     let errorKind = '';
     let { model } = provider;
     try {
-      const answer = await provider.ask(task.query, task.api_key, chunks ? (t) => chunks.add(t) : null, this._stopping);
+      const answer = await provider.ask(task.query, task.api_key, chunks ? (t) => chunks.add(t) : null,
+        this._stopping, task.history);
       if (chunks) await chunks.flush();
       ({ text, model } = answer);
     } catch (failure) {

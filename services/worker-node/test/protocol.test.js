@@ -9,7 +9,7 @@ const task = {
 };
 
 test('a task parses with its documented fields and defaults', () => {
-  assert.deepEqual(protocol.parseTask(JSON.stringify(task)), task);
+  assert.deepEqual(protocol.parseTask(JSON.stringify(task)), { ...task, history: [] });
   const original = protocol.parseTask(Buffer.from(JSON.stringify({
     worker_id: 'w', session_id: 's', query: 'q', grpc_endpoint: 'm:1', attempt: 0, timestamp: 7.9,
   })));
@@ -17,6 +17,20 @@ test('a task parses with its documented fields and defaults', () => {
   assert.equal(original.attempt, 1);
   assert.equal(original.timestamp, 7);
   assert.equal(original.result_token, '');
+  assert.deepEqual(original.history, []); // no history: a new conversation
+});
+
+test('a task carries its conversation, oldest first, as {role, content} messages', () => {
+  const history = [
+    { role: 'user', content: 'My name is Ana.' },
+    { role: 'assistant', content: 'Nice to meet you, Ana.', extra: 1 },
+  ];
+  assert.deepEqual(protocol.parseTask(JSON.stringify({ ...task, history })).history, [
+    { role: 'user', content: 'My name is Ana.' },
+    { role: 'assistant', content: 'Nice to meet you, Ana.' },
+  ]);
+  assert.deepEqual(protocol.parseTask(JSON.stringify({ ...task, history: [] })).history, []);
+  assert.deepEqual(protocol.parseTask(JSON.stringify({ ...task, history: null })).history, []);
 });
 
 test('malformed tasks are refused with the same reasons as the Python worker', () => {
@@ -31,7 +45,14 @@ test('malformed tasks are refused with the same reasons as the Python worker', (
     [JSON.stringify({ ...task, attempt: '2' }), /^field 'attempt' must be a number$/],
     [JSON.stringify({ ...task, timestamp: true }), /^field 'timestamp' must be a number$/],
     [JSON.stringify({ ...task, api_key: 1 }), /^field 'api_key' must be a string$/],
+    [JSON.stringify({ ...task, history: 'hi' }), /^field 'history' must be a list$/],
+    [JSON.stringify({ ...task, history: { role: 'user', content: 'x' } }), /^field 'history' must be a list$/],
   ];
+  const message = /^each message of 'history' must be \{role: user\|assistant, content: text\}$/;
+  for (const bad of ['x', null, [], { role: 'system', content: 'x' }, { role: 'user' }, { content: 'x' },
+    { role: 'assistant', content: 7 }, { role: 'user', content: null }]) {
+    cases.push([JSON.stringify({ ...task, history: [{ role: 'user', content: 'ok' }, bad] }), message]);
+  }
   for (const [payload, reason] of cases) {
     assert.throws(() => protocol.parseTask(payload), (e) => e instanceof protocol.ProtocolError && reason.test(e.message), String(payload));
   }

@@ -1,6 +1,6 @@
 'use strict';
 // Each provider against the Python tests' wire-format stand-in: answers, streamed answers,
-// rejected keys, 429 and rotation, 5xx (JSON or a proxy's HTML), timeouts, refused
+// the conversation before the query, rejected keys, 429 and rotation, 5xx (JSON or a proxy's HTML), timeouts, refused
 // connections, each with the error kind the master acts on, and never a key in a message.
 const assert = require('node:assert/strict');
 const net = require('node:net');
@@ -50,6 +50,33 @@ for (const dialect of ['openai', 'gemini']) {
         assert.match(seen[0].path, /^\/v1beta\/models\/gemini-2\.5-flash:generateContent$/);
         assert.match(seen[1].path, /:streamGenerateContent\?alt=sse$/);
       }
+    });
+
+    test('the conversation goes first, then the query, in the provider\'s own form, whole or streamed', async () => {
+      const history = [
+        { role: 'user', content: 'My name is Ana.' },
+        { role: 'assistant', content: 'Nice to meet you, Ana.' },
+      ];
+      const whole = await provider(['sk-ok']).ask('What is my name?', '', null, undefined, history);
+      // The stand-in answers from the conversation it received, as a model would.
+      assert.equal(whole.text, 'stand-in answer: What is my name? (you said before: "My name is Ana.")');
+      await provider(['sk-ok']).ask('What is my name?', '', () => {}, undefined, history);
+      const expected = dialect === 'openai'
+        ? [...history, { role: 'user', content: 'What is my name?' }]
+        : [
+          { role: 'user', parts: [{ text: 'My name is Ana.' }] },
+          { role: 'model', parts: [{ text: 'Nice to meet you, Ana.' }] },
+          { role: 'user', parts: [{ text: 'What is my name?' }] },
+        ];
+      const field = dialect === 'openai' ? 'messages' : 'contents';
+      const seen = await llm.seen();
+      assert.deepEqual(seen.map((s) => s.body[field]), [expected, expected]);
+      // No history: the query alone, as before.
+      await provider(['sk-ok']).ask('What is MQTT?');
+      const [alone] = await llm.seen();
+      assert.deepEqual(alone.body[field], dialect === 'openai'
+        ? [{ role: 'user', content: 'What is MQTT?' }]
+        : [{ role: 'user', parts: [{ text: 'What is MQTT?' }] }]);
     });
 
     test('a rate-limited key rests and the next one answers; all resting is rate_limited', async () => {
@@ -133,6 +160,23 @@ test('offline answers without network, whole or word by word, and says how to ge
   assert.equal(pieces.join(''), answer.text);
   assert.match(answer.text, /^\[offline answer, no LLM was asked\] Your question has 5 words and 18 characters: "Wie spät ist es\? ☃"\. /);
   assert.match(answer.text, /type your own gemini API key in the chat\.$/);
+});
+
+test('offline says how many earlier questions the conversation holds, after the excerpt', async () => {
+  const p = new Providers(settings('offline', '', [], { model: 'offline-echo' })).default;
+  const plain = (await p.ask('What is my name?')).text;
+  assert.equal((await p.ask('What is my name?', '', null, undefined, [])).text, plain);
+  const one = [{ role: 'user', content: 'My name is Ana.' }, { role: 'assistant', content: 'Hello, Ana.' }];
+  const two = [...one, { role: 'user', content: 'And yours?' }, { role: 'assistant', content: 'Offline.' }];
+  const start = '[offline answer, no LLM was asked] Your question has 4 words and 16 characters: "What is my name?".';
+  assert.ok(plain.startsWith(`${start} This worker runs the offline provider `));
+  const expected = (sentence) => plain.replace(start, `${start} ${sentence}`);
+  assert.equal((await p.ask('What is my name?', '', null, undefined, one)).text,
+    expected('This conversation holds 1 earlier question.'));
+  const pieces = [];
+  const streamed = await p.ask('What is my name?', '', (text) => pieces.push(text), undefined, two);
+  assert.equal(streamed.text, expected('This conversation holds 2 earlier questions.'));
+  assert.equal(pieces.join(''), streamed.text);
 });
 
 test('an offline worker sends a user\'s key to USER_KEY_PROVIDER with its default model', () => {

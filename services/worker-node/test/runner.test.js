@@ -15,11 +15,13 @@ function harness({ answer, simulated = 0, perTask = true, delivered = true } = {
   const statuses = [];
   const sent = [];
   const asked = [];
+  const conversations = [];
   const provider = {
     name: 'openai',
     model: 'gpt-4o-mini',
-    async ask(query, key, onText) {
+    async ask(query, key, onText, _stopping, history) {
       asked.push(key);
+      conversations.push(history);
       if (answer instanceof Error) throw answer;
       onText?.(answer);
       return { text: answer, provider: 'openai', model: 'gpt-4o-mini' };
@@ -42,7 +44,7 @@ function harness({ answer, simulated = 0, perTask = true, delivered = true } = {
     metrics,
     log: quiet,
   });
-  return { runner, stop, statuses, sent, asked, metrics };
+  return { runner, stop, statuses, sent, asked, conversations, metrics };
 }
 
 const task = (taskId, extra = {}) => ({
@@ -60,6 +62,13 @@ test('an answer goes back with the task\'s ids and token, between busy and idle'
   assert.ok(result.processing_time_ms >= 50 && result.processing_time_ms >= result.provider_time_ms);
   assert.deepEqual(h.statuses, [['busy', 't1'], ['idle', 't1']]);
   assert.equal(h.metrics.tasks.answered, 1);
+});
+
+test('the task\'s conversation goes to the provider with its query', async () => {
+  const h = harness({ answer: 'Ana.' });
+  const history = [{ role: 'user', content: 'My name is Ana.' }, { role: 'assistant', content: 'Hello, Ana.' }];
+  assert.equal(await h.runner.process(delivery(task('t2', { history }))), 'answered');
+  assert.deepEqual(h.conversations, [history]);
 });
 
 test('a task for another endpoint is refused before the provider, reported idle with its id', async () => {

@@ -1,9 +1,10 @@
 // The web chat: one Socket.IO connection to the master, one "entry" per question.
 // Events follow protos/README.md: we emit `user-query` {query, api_key?, request_id} and
-// receive `session`, `task-queued`, `task-retrying`, `ai-chunk` (the answer growing),
-// `ai-response` and `task-error`, matched
-// to their question by request_id (or task_id). All text from users or the LLM goes through
-// textContent, never innerHTML.
+// `new-conversation`, and receive `session`, `conversation`, `task-queued`, `task-retrying`,
+// `ai-chunk` (the answer growing), `ai-response` and `task-error`, matched to their question
+// by request_id (or task_id). The master says which answered questions the model is given
+// again with the next one (`context`); the page marks the others. All text from users or the LLM goes
+// through textContent, never innerHTML.
 (() => {
   "use strict";
 
@@ -37,7 +38,8 @@
     banner: el("banner"),
     strip: el("system-strip"),
     forgetKey: el("forget-key"),
-    clear: el("clear"),
+    newConversation: el("new-conversation"),
+    contextNote: el("context-note"),
   };
   const maxChars = ui.query.maxLength > 0 ? ui.query.maxLength : 4000;
 
@@ -71,6 +73,11 @@
   const entries = [];
   const byId = new Map();
   const byTask = new Map();
+  // Request and task ids of a conversation the user has left: their late events are dropped.
+  const left = new Set();
+  // The task ids of the answers the model is given again, as the master last said; null
+  // until it has.
+  let context = null;
 
   function loadConversation() {
     let saved = [];
@@ -110,6 +117,7 @@
   // An event names its question by request_id (ours) or task_id; an answer for a question
   // this page never saw (asked from another tab with the same session) gets its own entry.
   function findEntry(payload, createIfMissing) {
+    if (left.has(payload.request_id) || left.has(payload.task_id)) return null;
     let entry = (payload.request_id && byId.get(payload.request_id))
       || (payload.task_id && byTask.get(payload.task_id));
     if (!entry && createIfMissing) {
@@ -205,10 +213,16 @@
     reply.className = "message reply";
     reply.dataset.requestId = entry.id;
     if (entry.taskId) reply.dataset.taskId = entry.taskId;
+    const outside = entry.state === "done" && context !== null && !context.has(entry.taskId);
+    entry.view.row.classList.toggle("outside-context", outside);
     if (entry.state === "done") {
       reply.classList.add("answer");
       reply.appendChild(renderMarkdown(entry.answer || ""));
       reply.appendChild(renderMeta(entry.meta || {}));
+      if (outside) {
+        reply.appendChild(node("p", "outside-note",
+          "Outside the conversation the model sees: new questions are asked without this one."));
+      }
     } else if (entry.state === "streaming") {
       reply.classList.add("pending", "streaming");
       const partial = node("p", "message-text partial", entry.partial || "");
@@ -273,6 +287,16 @@
 
   function scrollToBottom() {
     ui.messages.scrollTop = ui.messages.scrollHeight;
+  }
+
+  function setContext(ids) {
+    if (!Array.isArray(ids)) return;
+    context = new Set(ids);
+    for (const entry of entries) if (entry.state === "done") updateReply(entry);
+    const n = context.size;
+    ui.contextNote.textContent = n
+      ? `The model sees your last ${n === 1 ? "question" : `${n} questions`} and ${n === 1 ? "its answer" : "their answers"} with the next one.`
+      : "A new conversation: the next question goes alone.";
   }
 
   function setStatus(state) {
@@ -382,6 +406,8 @@
     }
   });
 
+  socket.on("conversation", (payload) => setContext(payload && payload.context));
+
   socket.on("task-queued", (payload) => {
     const entry = payload && findEntry(payload, false);
     if (entry && isPending(entry)) update(entry, { state: "queued", position: payload.position });
@@ -410,7 +436,7 @@
   socket.on("ai-response", (payload) => {
     if (!payload) return;
     const entry = findEntry(payload, true);
-    if (entry.state === "done") return;  // at-least-once delivery: keep the first answer
+    if (!entry || entry.state === "done") return;  // at-least-once delivery: the first answer
     update(entry, {
       state: "done",
       answer: payload.response,
@@ -423,12 +449,13 @@
         queue_wait_ms: payload.queue_wait_ms,
       },
     });
+    setContext(payload.context);
   });
 
   socket.on("task-error", (payload) => {
     if (!payload) return;
     const entry = findEntry(payload, true);
-    if (entry.state !== "done") update(entry, { state: "error", error: payload.error });
+    if (entry && entry.state !== "done") update(entry, { state: "error", error: payload.error });
   });
 
   // --- sending ------------------------------------------------------------------------
@@ -483,13 +510,28 @@
     storage.remove(STORAGE.apiKey);
   });
 
-  ui.clear.addEventListener("click", () => {
-    for (const entry of entries) entry.view.row.remove();
-    entries.length = 0;
-    byId.clear();
-    byTask.clear();
-    storage.remove(STORAGE.conversation);
-    ui.emptyHint.hidden = false;
+  // The master forgets the conversation first (the ack), then the page does.
+  ui.newConversation.addEventListener("click", () => {
+    ui.newConversation.disabled = true;
+    socket.emit("new-conversation", {}, (ack) => {
+      ui.newConversation.disabled = false;
+      if (!ack || ack.error) {
+        ui.contextNote.textContent = (ack && ack.error) || "The server did not start a new conversation.";
+        return;
+      }
+      for (const entry of entries) {
+        entry.view.row.remove();
+        left.add(entry.id);
+        if (entry.taskId) left.add(entry.taskId);
+      }
+      entries.length = 0;
+      byId.clear();
+      byTask.clear();
+      storage.remove(STORAGE.conversation);
+      ui.emptyHint.hidden = false;
+      setContext(ack.context);
+      updateStrip();
+    });
   });
 
   refreshSystem();

@@ -10,10 +10,11 @@ from __future__ import annotations
 import threading
 from abc import ABC, abstractmethod
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from ai_system.protocol import ChatMessage
 from ai_system.worker.providers.errors import (
     BadKeyError,
     QuotaExhaustedError,
@@ -43,9 +44,11 @@ class Provider(ABC):
     model: str
 
     @abstractmethod
-    def ask(self, query: str, user_key: str = "", on_text: TextSink | None = None) -> Answer:
-        """The answer, or a ``ProviderError`` whose message is meant for the user. With
-        ``on_text``, the text also goes there as it is written."""
+    def ask(self, query: str, user_key: str = "", on_text: TextSink | None = None, *,
+            history: Sequence[ChatMessage] = ()) -> Answer:
+        """The answer to ``query`` after the conversation's ``history``, or a
+        ``ProviderError`` whose message is meant for the user. With ``on_text``, the text
+        also goes there as it is written."""
 
 
 @dataclass(frozen=True)
@@ -77,15 +80,16 @@ class KeyedProvider(Provider, Generic[ClientT]):
         """A new SDK client using ``key``."""
 
     @abstractmethod
-    def _complete(self, client: ClientT, query: str, key: str,
-                  on_text: TextSink | None) -> str:
+    def _complete(self, client: ClientT, query: str, history: Sequence[ChatMessage],
+                  key: str, on_text: TextSink | None) -> str:
         """The answer text, streamed to ``on_text`` if given; SDK exceptions translated
         (``key`` only to redact messages)."""
 
-    def ask(self, query: str, user_key: str = "", on_text: TextSink | None = None) -> Answer:
+    def ask(self, query: str, user_key: str = "", on_text: TextSink | None = None, *,
+            history: Sequence[ChatMessage] = ()) -> Answer:
         if user_key:
             try:
-                return self._answer(query, user_key, on_text)
+                return self._answer(query, history, user_key, on_text)
             except RateLimitedError:
                 raise QuotaExhaustedError(
                     f"Your {self.name} API key is rate-limited or out of quota (HTTP 429); "
@@ -98,13 +102,14 @@ class KeyedProvider(Provider, Generic[ClientT]):
         for _ in range(len(self._pool)):
             key = self._pool.acquire(self.name)
             try:
-                return self._answer(query, key, on_text)
+                return self._answer(query, history, key, on_text)
             except RateLimitedError:
                 self._pool.cool_down(key)
         raise self._pool.exhausted_error(self.name)
 
-    def _answer(self, query: str, key: str, on_text: TextSink | None) -> Answer:
-        text = self._complete(self._client(key), query, key, on_text)
+    def _answer(self, query: str, history: Sequence[ChatMessage], key: str,
+                on_text: TextSink | None) -> Answer:
+        text = self._complete(self._client(key), query, history, key, on_text)
         return Answer(text=text, provider=self.name, model=self.model)
 
     def _client(self, key: str) -> ClientT:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import httpx2
 from google import genai
 from google.genai import errors, types
 
+from ai_system.protocol import ChatMessage
 from ai_system.worker.providers.base import KeyedProvider, TextSink
 from ai_system.worker.providers.errors import (
     BadKeyError,
@@ -18,7 +21,7 @@ from ai_system.worker.providers.errors import (
 
 
 class GeminiProvider(KeyedProvider[genai.Client]):
-    """generateContent with the query as the only content; the answer's text out."""
+    """generateContent with the conversation and the query as contents; the answer's text out."""
 
     def _make_client(self, key: str) -> genai.Client:
         # The SDK does not retry unless told to (retry_options): rotation on 429 is ours.
@@ -26,12 +29,13 @@ class GeminiProvider(KeyedProvider[genai.Client]):
                                     timeout=int(self.endpoint.timeout_seconds * 1000))
         return genai.Client(api_key=key, vertexai=False, http_options=options)
 
-    def _complete(self, client: genai.Client, query: str, key: str,
-                  on_text: TextSink | None) -> str:
+    def _complete(self, client: genai.Client, query: str, history: Sequence[ChatMessage],
+                  key: str, on_text: TextSink | None) -> str:
+        contents = _contents(query, history)
         try:
             if on_text is not None:
-                return self._stream(client, query, on_text)
-            response = client.models.generate_content(model=self.model, contents=query)
+                return self._stream(client, contents, on_text)
+            response = client.models.generate_content(model=self.model, contents=contents)
         except errors.APIError as exc:
             raise self._translate(exc, key) from None
         except httpx2.TimeoutException:
@@ -45,11 +49,13 @@ class GeminiProvider(KeyedProvider[genai.Client]):
             raise UpstreamError(f"{self.name} returned no text (finish reason: {reason}).")
         return response.text
 
-    def _stream(self, client: genai.Client, query: str, on_text: TextSink) -> str:
+    def _stream(self, client: genai.Client, contents: list[types.Content],
+                on_text: TextSink) -> str:
         """streamGenerateContent: each response's text passed on as it arrives."""
         parts: list[str] = []
         reason = None
-        for response in client.models.generate_content_stream(model=self.model, contents=query):
+        for response in client.models.generate_content_stream(model=self.model,
+                                                               contents=contents):
             if response.candidates:
                 reason = response.candidates[0].finish_reason or reason
             if response.text:
@@ -68,3 +74,10 @@ class GeminiProvider(KeyedProvider[genai.Client]):
             return RateLimitedError(f"{name} rate limit or quota (HTTP 429).")
         message = redact(exc.message or exc.status or "", [key])
         return UpstreamError(f"{name} failed with HTTP {code}: {message}")
+
+
+def _contents(query: str, history: Sequence[ChatMessage]) -> list[types.Content]:
+    """Gemini's turns: the conversation's, its answers as the ``model`` role, then the query."""
+    return [*(types.Content(role="model" if m["role"] == "assistant" else "user",
+                            parts=[types.Part(text=m["content"])]) for m in history),
+            types.Content(role="user", parts=[types.Part(text=query)])]

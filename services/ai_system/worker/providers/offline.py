@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Sequence
 
+from ai_system.protocol import ChatMessage
 from ai_system.worker.providers.base import Answer, Provider, TextSink
 
 _EXCERPT_CHARS = 200
@@ -23,10 +25,15 @@ class OfflineProvider(Provider):
             "answers, configure GEMINI_API_KEYS, DEEPSEEK_API_KEYS or OPENAI_API_KEYS on the "
             f"workers, or type your own {user_key_provider} API key in the chat.")
 
-    def ask(self, query: str, user_key: str = "", on_text: TextSink | None = None) -> Answer:
+    def ask(self, query: str, user_key: str = "", on_text: TextSink | None = None, *,
+            history: Sequence[ChatMessage] = ()) -> Answer:
         excerpt = query if len(query) <= _EXCERPT_CHARS else query[:_EXCERPT_CHARS] + "..."
+        earlier = sum(1 for message in history if message["role"] == "user")
+        # What an LLM would be given, said plainly: the conversation reaches the worker.
+        memory = (f"This conversation holds {earlier} earlier "
+                  f"question{'' if earlier == 1 else 's'}. " if earlier else "")
         text = (f"[offline answer, no LLM was asked] Your question has {len(query.split())} "
-                f"words and {len(query)} characters: \"{excerpt}\". {self._hint}")
+                f"words and {len(query)} characters: \"{excerpt}\". {memory}{self._hint}")
         if on_text is not None:
             # Word by word, as an LLM would write it.
             for word in re.findall(r"\S+\s*", text):

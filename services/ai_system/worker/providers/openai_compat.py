@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import openai
 from openai.types.chat import ChatCompletionMessageParam
 
+from ai_system.protocol import ChatMessage
 from ai_system.worker.providers.base import KeyedProvider, TextSink
 from ai_system.worker.providers.errors import (
     BadKeyError,
@@ -20,16 +23,16 @@ _OUT_OF_QUOTA = (402, 429)
 
 
 class OpenAICompatProvider(KeyedProvider[openai.OpenAI]):
-    """Chat completions: one user message in, the first choice's content out."""
+    """Chat completions: the conversation and the question in, the first choice's content out."""
 
     def _make_client(self, key: str) -> openai.OpenAI:
         # Retries are ours (rotation on 429); the SDK's would multiply the timeout.
         return openai.OpenAI(api_key=key, base_url=self.endpoint.base_url or None,
                              timeout=self.endpoint.timeout_seconds, max_retries=0)
 
-    def _complete(self, client: openai.OpenAI, query: str, key: str,
-                  on_text: TextSink | None) -> str:
-        messages: list[ChatCompletionMessageParam] = [{"role": "user", "content": query}]
+    def _complete(self, client: openai.OpenAI, query: str, history: Sequence[ChatMessage],
+                  key: str, on_text: TextSink | None) -> str:
+        messages = [*map(_message, history), _message({"role": "user", "content": query})]
         try:
             if on_text is not None:
                 return self._stream(client, messages, on_text)
@@ -80,3 +83,10 @@ class OpenAICompatProvider(KeyedProvider[openai.OpenAI]):
                 return RateLimitedError(f"{name} rate limit or quota (HTTP {status}).")
             return UpstreamError(f"{name} failed with HTTP {status}: {redact(exc.message, [key])}")
         return UpstreamError(f"{name} failed: {redact(str(exc), [key])}")
+
+
+def _message(message: ChatMessage) -> ChatCompletionMessageParam:
+    """A message of the conversation as the API takes it: the roles are the same."""
+    if message["role"] == "assistant":
+        return {"role": "assistant", "content": message["content"]}
+    return {"role": "user", "content": message["content"]}

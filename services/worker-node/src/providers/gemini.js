@@ -1,22 +1,31 @@
 'use strict';
 // Google Gemini over its REST API: POST {base}/v1beta/models/{model}:generateContent with
-// the query as the only content (key in x-goog-api-key), the answer's text out; with
-// streaming, :streamGenerateContent?alt=sse and each event's text.
+// the conversation's turns, then the query (key in x-goog-api-key), the answer's text out;
+// with streaming, :streamGenerateContent?alt=sse and each event's text.
 
 const { KeyedProvider, errorBody, serverSentEvents } = require('./http');
 const { BadKeyError, RateLimitedError, UpstreamError, redact } = require('./errors');
+
+// Gemini calls the assistant's turns "model".
+const GEMINI_ROLES = { user: 'user', assistant: 'model' };
+
+const turn = (role, text) => ({ role, parts: [{ text }] });
 
 const textOf = (response) => (response.candidates?.[0]?.content?.parts || [])
   .map((part) => part.text || '').join('');
 
 class GeminiProvider extends KeyedProvider {
-  async complete(key, query, onText, signal) {
+  async complete(key, query, history, onText, signal) {
+    const contents = [
+      ...history.map(({ role, content }) => turn(GEMINI_ROLES[role], content)),
+      turn('user', query),
+    ];
     const method = onText ? 'streamGenerateContent?alt=sse' : 'generateContent';
     const base = this.endpoint.baseUrl.replace(/\/+$/, '');
     const response = await fetch(`${base}/v1beta/models/${encodeURIComponent(this.model)}:${method}`, {
       method: 'POST',
       headers: { 'x-goog-api-key': key, 'content-type': 'application/json' },
-      body: JSON.stringify({ contents: [{ role: 'user', parts: [{ text: query }] }] }),
+      body: JSON.stringify({ contents }),
       signal,
     });
     if (!response.ok) throw this.translate(response.status, await errorBody(response), key);

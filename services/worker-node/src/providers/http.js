@@ -70,7 +70,10 @@ async function errorBody(response) {
   }
 }
 
-/** A provider behind API keys; subclasses implement `complete(key, query, onText, signal)`. */
+/**
+ * A provider behind API keys; subclasses implement `complete(key, query, history, onText,
+ * signal)`, `history` being the conversation before `query` (protocol.js's ChatMessage[]).
+ */
 class KeyedProvider {
   constructor(endpoint, pool) {
     this.name = endpoint.name;
@@ -81,10 +84,10 @@ class KeyedProvider {
 
   toJSON() { return `${this.constructor.name}(${this.name}, ${this.model}, ${this.pool.size} keys)`; }
 
-  async ask(query, userKey = '', onText = null, stopping = undefined) {
+  async ask(query, userKey = '', onText = null, stopping = undefined, history = []) {
     if (userKey) {
       try {
-        return await this._answer(query, userKey, onText, stopping);
+        return await this._answer(query, history, userKey, onText, stopping);
       } catch (error) {
         if (error instanceof RateLimitedError) {
           throw new QuotaExhaustedError(
@@ -100,7 +103,7 @@ class KeyedProvider {
     for (let i = 0; i < this.pool.size; i += 1) {
       const key = this.pool.acquire(this.name);
       try {
-        return await this._answer(query, key, onText, stopping);
+        return await this._answer(query, history, key, onText, stopping);
       } catch (error) {
         if (!(error instanceof RateLimitedError)) throw error;
         this.pool.coolDown(key);
@@ -109,9 +112,9 @@ class KeyedProvider {
     throw this.pool.exhaustedError(this.name);
   }
 
-  async _answer(query, key, onText, stopping) {
+  async _answer(query, history, key, onText, stopping) {
     const text = await withDeadline(this.name, this.endpoint.timeoutSeconds, stopping,
-      (signal) => this.complete(key, query, onText, signal));
+      (signal) => this.complete(key, query, history, onText, signal));
     return { text, provider: this.name, model: this.model };
   }
 }

@@ -16,12 +16,16 @@ class OfflineProvider {
       + `workers, or type your own ${userKeyProvider} API key in the chat.`;
   }
 
-  async ask(query, _userKey = '', onText = null, signal = undefined) {
+  async ask(query, _userKey = '', onText = null, signal = undefined, history = []) {
     const chars = [...query]; // code points, as Python counts them
     const excerpt = chars.length <= EXCERPT_CHARS ? query : `${chars.slice(0, EXCERPT_CHARS).join('')}...`;
     const words = query.split(/\s+/).filter(Boolean).length;
+    // Shows that the conversation arrived; without one the answer is as it always was.
+    const earlier = history.filter((message) => message.role === 'user').length;
+    const conversation = earlier
+      ? ` This conversation holds ${earlier} earlier question${earlier === 1 ? '' : 's'}.` : '';
     const text = `[offline answer, no LLM was asked] Your question has ${words} words and `
-      + `${chars.length} characters: "${excerpt}". ${this._hint}`;
+      + `${chars.length} characters: "${excerpt}".${conversation} ${this._hint}`;
     if (onText) {
       // Word by word, as an LLM would write it.
       for (const word of text.match(/\S+\s*/g) || []) {

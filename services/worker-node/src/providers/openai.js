@@ -1,7 +1,7 @@
 'use strict';
 // DeepSeek and any OpenAI-compatible API (OpenAI, Ollama, vLLM): POST {base}/chat/completions
-// with one user message, the first choice's content out; with streaming, its deltas as
-// server-sent events.
+// with the conversation's messages and the query as the last user message, the first
+// choice's content out; with streaming, its deltas as server-sent events.
 
 const { KeyedProvider, errorBody, serverSentEvents } = require('./http');
 const { BadKeyError, RateLimitedError, UpstreamError, redact } = require('./errors');
@@ -10,8 +10,12 @@ const { BadKeyError, RateLimitedError, UpstreamError, redact } = require('./erro
 const OUT_OF_QUOTA = [402, 429];
 
 class OpenAICompatProvider extends KeyedProvider {
-  async complete(key, query, onText, signal) {
-    const body = { model: this.model, messages: [{ role: 'user', content: query }] };
+  async complete(key, query, history, onText, signal) {
+    const messages = [
+      ...history.map(({ role, content }) => ({ role, content })),
+      { role: 'user', content: query },
+    ];
+    const body = { model: this.model, messages };
     if (onText) body.stream = true;
     const response = await fetch(`${this.endpoint.baseUrl.replace(/\/+$/, '')}/chat/completions`, {
       method: 'POST',
