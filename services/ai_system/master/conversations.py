@@ -29,15 +29,13 @@ class Conversations:
         self._max_sessions = max_sessions
         # Least recently answered first, so expiry and the session cap pop from the front.
         self._turns: OrderedDict[str, deque[Turn]] = OrderedDict()
+        # Each session's messages, made once per answer rather than once per question.
+        self._history: dict[str, tuple[ChatMessage, ...]] = {}
         self._started: dict[str, float] = {}  # session id -> its conversation's start
 
     def history(self, session_id: str) -> tuple[ChatMessage, ...]:
         """The messages a new question of the session carries, oldest first."""
-        messages: list[ChatMessage] = []
-        for turn in self._turns.get(session_id, ()):
-            messages.append({"role": "user", "content": turn.question})
-            messages.append({"role": "assistant", "content": turn.answer})
-        return tuple(messages)
+        return self._history.get(session_id, ())
 
     def context(self, session_id: str) -> list[str]:
         """The task ids of the turns a new question carries, oldest first (for the page)."""
@@ -56,13 +54,20 @@ class Conversations:
             turns.popleft()
         if turns:
             self._turns[turn.session_id] = turns
+            self._history[turn.session_id] = tuple(
+                message for t in turns for message in (
+                    ChatMessage(role="user", content=t.question),
+                    ChatMessage(role="assistant", content=t.answer)))
+        else:
+            self._history.pop(turn.session_id, None)
         while len(self._turns) > self._max_sessions:
-            self._turns.popitem(last=False)
+            self._history.pop(self._turns.popitem(last=False)[0], None)
         return bool(turns)
 
     def start(self, start: ConversationStart) -> None:
         """The user began a new conversation: earlier turns are no longer given."""
         self._turns.pop(start.session_id, None)
+        self._history.pop(start.session_id, None)
         self._started[start.session_id] = start.at
 
     def purge(self, now: float) -> int:
@@ -74,6 +79,7 @@ class Conversations:
             if turns[-1].at > now - self._ttl:
                 break
             del self._turns[session_id]
+            self._history.pop(session_id, None)
             gone += 1
         for session_id in [s for s, at in self._started.items() if at <= now - self._ttl]:
             del self._started[session_id]

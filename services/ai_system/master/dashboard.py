@@ -61,13 +61,22 @@ class _Pusher:
         self._last_sample = 0
 
     def joined(self) -> dict[str, Any]:
-        """A page signed in: it gets everything once, then the broadcasts."""
+        """A page signed in: it gets everything once, then the broadcasts of what is newer."""
+        state = self._state(0, 0)
         with self._lock:
             self._viewers += 1
             if not self._running:
                 self._running = True
+                self._mark(state)
                 self._socketio.start_background_task(self._loop)
-        return self._state(0, 0)
+        return state
+
+    def _mark(self, state: dict[str, Any]) -> None:
+        """The next broadcast starts after what ``state`` gave."""
+        if state["logs"]:
+            self._last_log = state["logs"][-1]["seq"]
+        if state["history"]:
+            self._last_sample = state["history"][-1]["at"]
 
     def left(self) -> None:
         with self._lock:
@@ -81,10 +90,7 @@ class _Pusher:
                     self._running = False
                     return
             state = self._state(self._last_log, self._last_sample)
-            if state["logs"]:
-                self._last_log = state["logs"][-1]["seq"]
-            if state["history"]:
-                self._last_sample = state["history"][-1]["at"]
+            self._mark(state)
             self._socketio.emit(EVENT_STATE, state, to=_ROOM, namespace=NAMESPACE)
 
 

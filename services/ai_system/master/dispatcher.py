@@ -631,7 +631,8 @@ class Dispatcher:
                         query=record.query, result_token=record.result_token,
                         has_key=record.has_key, request_id=record.request_id,
                         created_at=self._mono(record.created_at), attempt=record.attempt,
-                        history=record.history or ())
+                        # The conversation as restored, journaled apart from its tasks.
+                        history=self._conversations.history(record.session_id))
             self._tasks[task.task_id] = task
             self._pending[task.session_id] += 1
             if record.state == "assigned" and record.worker_id:
@@ -897,8 +898,7 @@ class Dispatcher:
             attempt=task.attempt, state="assigned" if assigned else "queued",
             worker_id=task.worker_id if assigned else None,
             worker_instance=worker.instance_id if worker is not None else "",
-            assigned_at=self._wall(task.assigned_at) if assigned and task.assigned_at else None,
-            history=task.history))
+            assigned_at=self._wall(task.assigned_at) if assigned and task.assigned_at else None))
 
 
 def _same(given: str, expected: str) -> bool:

@@ -25,12 +25,10 @@ from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
-from ai_system.protocol import ChatMessage
-
 log = logging.getLogger(__name__)
 
 FILE_NAME = "journal.db"
-_SCHEMA_VERSION = 2  # 2: the tasks' history, the conversations' turns and starts
+_SCHEMA_VERSION = 2  # 2: the conversations' turns and starts
 
 
 class JournalError(RuntimeError):
@@ -57,8 +55,6 @@ class TaskRecord:
     event: str | None = None  # the Socket.IO event that told the session the outcome
     payload: dict[str, Any] | None = None
     delivered_at: float | None = None
-    # The conversation the question carries (open tasks only).
-    history: tuple[ChatMessage, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -101,8 +97,7 @@ CREATE TABLE IF NOT EXISTS tasks (
     finished_at REAL,
     event TEXT,
     payload TEXT,
-    delivered_at REAL,
-    history TEXT
+    delivered_at REAL
 );
 CREATE INDEX IF NOT EXISTS tasks_finished ON tasks (state, finished_at);
 CREATE TABLE IF NOT EXISTS turns (
@@ -124,13 +119,11 @@ _UPSERT = (f"INSERT OR REPLACE INTO tasks ({', '.join(_COLUMNS)}) "
 # Not dataclasses.astuple: it deep-copies every payload, on the hot path.
 _values = attrgetter(*_COLUMNS)
 _PAYLOAD = _COLUMNS.index("payload")
-_HISTORY = _COLUMNS.index("history")
 
 
 def _row(record: TaskRecord) -> tuple[Any, ...]:
     values = list(_values(record))
     values[_PAYLOAD] = None if record.payload is None else json.dumps(record.payload)
-    values[_HISTORY] = json.dumps(record.history) if record.history else None
     return tuple(values)
 
 
@@ -138,7 +131,6 @@ def _record(row: sqlite3.Row) -> TaskRecord:
     data = dict(row)
     data["has_key"] = bool(data["has_key"])
     data["payload"] = None if data["payload"] is None else json.loads(data["payload"])
-    data["history"] = tuple(json.loads(data["history"])) if data["history"] else None
     return TaskRecord(**data)
 
 
@@ -154,12 +146,11 @@ class Journal:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            # Version 1 lacks only the conversations' tables, which the schema adds.
             if version not in (0, 1, _SCHEMA_VERSION):
                 raise sqlite3.DatabaseError(f"unknown journal schema version {version}")
             if self._db.execute("PRAGMA quick_check").fetchone()[0] != "ok":
                 raise sqlite3.DatabaseError("integrity check failed")
-            if version == 1:  # a journal of the master before conversations
-                self._db.execute("ALTER TABLE tasks ADD COLUMN history TEXT")
             self._db.executescript(_SCHEMA)
         except BaseException:
             self._db.close()

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from selenium import webdriver
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 from support.browser import chromium
@@ -255,7 +256,8 @@ def test_a_streamed_answer_grows_in_the_page_then_becomes_the_answer(
         reply = ask(browser, "Tell me slowly about streaming answers")
         wait = WebDriverWait(browser, TIMEOUT)
         partial = wait.until(lambda _: reply.find_elements(By.CSS_SELECTOR, ".partial")
-                             and len(reply.text.split()) >= 3 and reply)
+                             and len(reply.find_element(By.CLASS_NAME, "partial").text.split())
+                             >= 3 and reply)
         growing = partial.find_element(By.CLASS_NAME, "partial").text
         assert growing.startswith("stand-in answer:")
         assert "streaming answers" not in growing  # not finished yet
@@ -265,3 +267,79 @@ def test_a_streamed_answer_grows_in_the_page_then_becomes_the_answer(
     assert final == "stand-in answer: Tell me slowly about streaming answers"
     assert not reply.find_elements(By.CSS_SELECTOR, ".partial, .cursor")
     browser.save_screenshot(str(artifacts / "chat-streamed.png"))
+
+
+def partial_text(reply: WebElement) -> str:
+    """The streamed text so far (read in one step: the page redraws it every second)."""
+    return str(reply.parent.execute_script(
+        "const p = arguments[0].querySelector('.partial'); return p ? p.textContent : '';",
+        reply))
+
+
+def test_after_its_streamed_text_the_page_says_the_worker_still_works(
+        system_factory: SystemFactory, browser: webdriver.Chrome) -> None:
+    # The offline provider writes its answer at once; the simulated work follows.
+    system = system_factory(workers=1, simulated_seconds=4)
+    open_chat(browser, system.url + "/")
+    reply = ask(browser, "Are you still there?")
+    wait = WebDriverWait(browser, TIMEOUT)
+    note = wait.until(lambda _: reply.find_elements(By.CLASS_NAME, "still-working")
+                      and "Still working" in reply.find_element(By.CLASS_NAME,
+                                                                "still-working").text
+                      and reply.find_element(By.CLASS_NAME, "still-working"))
+    assert "so far" in note.text and "Are you still there?" in partial_text(reply)
+    wait.until(lambda _: "answer" in (reply.get_attribute("class") or "").split())
+    assert not reply.find_elements(By.CLASS_NAME, "still-working")
+
+
+def test_chunks_lost_while_the_page_reconnects_leave_a_gap_and_the_text_goes_on(
+        system_factory: SystemFactory, browser: webdriver.Chrome) -> None:
+    question = "Tell me " + " ".join(f"w{i}" for i in range(40))  # 43 words, one per 0.3 s
+    with StandIn("openai") as llm:
+        llm.stream_pause_seconds = 0.3
+        system = system_factory(workers=1, simulated_seconds=5, env={
+            "LLM_PROVIDER": "openai", "OPENAI_API_KEYS": "k", "LLM_BASE_URL": llm.base_url})
+        open_chat(browser, system.url + "/")
+        reply = ask(browser, question)
+        wait = WebDriverWait(browser, TIMEOUT)
+        wait.until(lambda _: len(partial_text(reply).split()) >= 4)
+        # The page's network drops for a moment: what the master emitted meanwhile is lost.
+        offline = {"offline": True, "latency": 0, "downloadThroughput": -1,
+                   "uploadThroughput": -1}
+        browser.execute_cdp_cmd("Network.emulateNetworkConditions", offline)
+        wait.until(lambda d: d.find_element(By.ID, "status").get_attribute("data-state")
+                   != "connected")
+        browser.execute_cdp_cmd("Network.emulateNetworkConditions", {**offline, "offline": False})
+        # Reconnected, the text grows again past a visible gap, to its last word.
+        wait.until(lambda _: "…" in partial_text(reply)
+                   and partial_text(reply).rstrip().endswith("w39"))
+        wait.until(lambda _: "answer" in (reply.get_attribute("class") or "").split())
+    assert reply.find_element(By.CLASS_NAME, "markdown").text == f"stand-in answer: {question}"
+
+
+def test_an_over_long_question_is_refused_with_a_message_not_cut(
+        shared_system: LocalSystem, browser: webdriver.Chrome) -> None:
+    open_chat(browser, shared_system.url + "/")
+    box = browser.find_element(By.ID, "query")
+    limit = int(box.get_attribute("data-max-chars") or 0)
+    box.send_keys("x" * (limit + 100))
+    assert len(box.get_attribute("value") or "") == limit + 100  # nothing cut silently
+    warning = browser.find_element(By.ID, "too-long")
+    assert warning.is_displayed()
+    assert f"{limit + 100} characters" in warning.text and str(limit) in warning.text
+    assert not browser.find_element(By.ID, "send").is_enabled()
+    box.send_keys(Keys.BACKSPACE * 100)
+    assert not warning.is_displayed() and browser.find_element(By.ID, "send").is_enabled()
+
+
+def test_the_status_strip_counts_the_question_the_page_says_is_queued(
+        system_factory: SystemFactory, browser: webdriver.Chrome) -> None:
+    system = system_factory(workers=1, simulated_seconds=5)
+    open_chat(browser, system.url + "/")
+    WebDriverWait(browser, TIMEOUT).until(
+        lambda d: "1 worker online" in d.find_element(By.ID, "system-strip").text)
+    ask(browser, "First, for the only worker")
+    second = ask(browser, "Second, to wait")
+    WebDriverWait(browser, TIMEOUT).until(lambda _: "Queued: position 1" in second.text)
+    strip = browser.find_element(By.ID, "system-strip").text
+    assert "0 waiting" not in strip and "1 waiting" in strip, strip

@@ -47,6 +47,9 @@ def test_the_dashboard_shows_two_workers_and_a_finished_task(
     wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "[data-counter=answered] .value")
                .text == "1")
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#log .log-line"))
+    # The pushes after the first carry only what is new: each start-up line shows once.
+    lines = [line.text for line in browser.find_elements(By.CSS_SELECTOR, "#log .log-line")]
+    assert len(lines) == len(set(lines)), lines
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#chart-queue polyline"))
     states = {row.find_element(By.CLASS_NAME, "state").text
               for row in browser.find_elements(By.CSS_SELECTOR, "#workers tr[data-worker]")}

@@ -34,6 +34,7 @@
     query: el("query"),
     send: el("send"),
     count: el("char-count"),
+    tooLong: el("too-long"),
     apiKey: el("api-key"),
     banner: el("banner"),
     strip: el("system-strip"),
@@ -41,7 +42,10 @@
     newConversation: el("new-conversation"),
     contextNote: el("context-note"),
   };
-  const maxChars = ui.query.maxLength > 0 ? ui.query.maxLength : 4000;
+  // Not the textarea's maxlength: that cuts a long paste without a word.
+  const maxChars = Number(ui.query.dataset.maxChars) || 4000;
+  // After this long without a chunk, a streamed answer is written and the worker finishes.
+  const QUIET_CHUNKS_MS = 1500;
 
   // localStorage can be missing or full (private windows); the chat still works without it.
   const storage = {
@@ -206,6 +210,17 @@
     return "A worker is answering…";
   }
 
+  function elapsed(entry) {
+    return `${Math.max(0, Math.round((Date.now() - (entry.at || Date.now())) / 1000))} s`;
+  }
+
+  // The streamed text may be whole long before the answer is: the worker still works.
+  function streamingText(entry) {
+    return Date.now() - (entry.lastChunkAt || 0) < QUIET_CHUNKS_MS
+      ? `Writing… ${elapsed(entry)}`
+      : `Still working: the worker finishes its answer (${elapsed(entry)} so far)…`;
+  }
+
   function updateReply(entry) {
     const reply = entry.view.reply;
     const nearBottom = isNearBottom();
@@ -228,6 +243,7 @@
       const partial = node("p", "message-text partial", entry.partial || "");
       partial.appendChild(node("span", "cursor"));
       reply.appendChild(partial);
+      reply.appendChild(node("span", "progress-text still-working", streamingText(entry)));
     } else if (entry.state === "error") {
       reply.classList.add("error");
       reply.setAttribute("role", "alert");
@@ -235,7 +251,7 @@
     } else {
       reply.classList.add("pending", entry.state);
       reply.appendChild(node("span", "spinner"));
-      reply.appendChild(node("span", "progress-text", pendingText(entry)));
+      reply.appendChild(node("span", "progress-text", `${pendingText(entry)} ${elapsed(entry)}`));
     }
     if (nearBottom) scrollToBottom();
   }
@@ -326,7 +342,8 @@
       .map((e) => e.position);
     const parts = [];
     if (system) parts.push(`${system.online} worker${system.online === 1 ? "" : "s"} online`);
-    if (system) parts.push(`${system.queued} waiting`);
+    // The status is polled; our own place in the queue is newer: at least that many wait.
+    if (system) parts.push(`${Math.max(system.queued, ...waiting)} waiting`);
     if (waiting.length) parts.push(`your next question: position ${Math.min(...waiting)}`);
     ui.strip.textContent = parts.join(" · ");
   }
@@ -347,11 +364,22 @@
     updateStrip();
   }
 
+  let refreshTimer = null;
+  function refreshSoon() {
+    if (refreshTimer === null) {
+      refreshTimer = window.setTimeout(() => { refreshTimer = null; refreshSystem(); }, 500);
+    }
+  }
+
   function updateComposer() {
     const length = ui.query.value.length;
     ui.count.textContent = `${length} / ${maxChars}`;
     ui.count.classList.toggle("near-limit", length > maxChars * 0.9);
     ui.send.disabled = ui.query.value.trim().length === 0 || length > maxChars;
+    ui.tooLong.hidden = length <= maxChars;
+    ui.tooLong.textContent = length > maxChars
+      ? `Your question is ${length} characters long; the limit is ${maxChars}. Shorten it to send it.`
+      : "";
     // Grow with the text up to the CSS max-height.
     ui.query.style.height = "auto";
     ui.query.style.height = ui.query.scrollHeight + "px";
@@ -411,6 +439,7 @@
   socket.on("task-queued", (payload) => {
     const entry = payload && findEntry(payload, false);
     if (entry && isPending(entry)) update(entry, { state: "queued", position: payload.position });
+    refreshSoon();
   });
 
   socket.on("task-retrying", (payload) => {
@@ -418,8 +447,9 @@
     if (entry && isPending(entry)) update(entry, { state: "retrying", retry: payload });
   });
 
-  // Chunks are deltas of the current attempt, in order; a new attempt starts over. They
-  // are not stored: the final ai-response is.
+  // Chunks are deltas of the current attempt, in order; a new attempt starts over. One lost
+  // on the way (a reconnection) is shown as a gap, and the text goes on. They are not
+  // stored: the final ai-response replaces them.
   socket.on("ai-chunk", (payload) => {
     const entry = payload && findEntry(payload, false);
     if (!entry || !isPending(entry) || typeof payload.text !== "string") return;
@@ -427,9 +457,11 @@
       Object.assign(entry, { state: "streaming", partial: "", partialAttempt: payload.attempt,
         partialSeq: 0 });
     }
-    if (payload.seq !== entry.partialSeq) return;  // a gap or a repeat: wait for the answer
+    if (payload.seq < entry.partialSeq) return;  // a repeat
+    if (payload.seq > entry.partialSeq) entry.partial += " … ";
     entry.partial += payload.text;
-    entry.partialSeq += 1;
+    entry.partialSeq = payload.seq + 1;
+    entry.lastChunkAt = Date.now();
     updateReply(entry);
   });
 
@@ -533,6 +565,11 @@
       updateStrip();
     });
   });
+
+  // The time so far of every question still waiting, once a second.
+  window.setInterval(() => {
+    for (const entry of entries) if (isPending(entry)) updateReply(entry);
+  }, 1000);
 
   refreshSystem();
   window.setInterval(refreshSystem, 10000);

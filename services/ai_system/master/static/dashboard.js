@@ -154,9 +154,19 @@
     if (nearBottom) list.scrollTop = list.scrollHeight;
   }
 
+  // A push may repeat what an earlier one gave: only the lines and points newer than the last
+  // ones shown are added. A connection's first state is whole (a restarted master counts anew).
+  let whole = true;
   function apply(state) {
-    history = history.concat(state.history).slice(-HISTORY);
-    logs = logs.concat(state.logs).slice(-LOG_LINES);
+    if (whole) {
+      history = [];
+      logs = [];
+      whole = false;
+    }
+    const lastAt = history.length ? history[history.length - 1].at : -Infinity;
+    const lastSeq = logs.length ? logs[logs.length - 1].seq : -Infinity;
+    history = history.concat(state.history.filter((s) => s.at > lastAt)).slice(-HISTORY);
+    logs = logs.concat(state.logs.filter((l) => l.seq > lastSeq)).slice(-LOG_LINES);
     pill("broker", state.mqtt_connected, "broker connected", "broker unreachable");
     pill("journal", state.journal, "journal on", "no journal");
     renderCounters(state);
@@ -169,7 +179,11 @@
   const socket = window.io("/dashboard");
   const link = el("link");
   socket.on("connect", () => { link.dataset.state = "ok"; link.textContent = "Live"; });
-  socket.on("disconnect", () => { link.dataset.state = "bad"; link.textContent = "Reconnecting…"; });
+  socket.on("disconnect", () => {
+    whole = true;
+    link.dataset.state = "bad";
+    link.textContent = "Reconnecting…";
+  });
   socket.on("connect_error", (error) => {
     link.dataset.state = "bad";
     link.textContent = error && error.message ? error.message : "Not connected";
