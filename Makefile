@@ -4,6 +4,8 @@ INVENTORY ?= inventories/lab
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# What running needs (make run): the services and their libraries, not the test tools.
+RUN_STAMP := $(VENV)/.installed-run
 BENCH_STAMP := $(VENV)/.bench-installed
 WORKERS ?= 3
 ANSIBLE_OPTS ?=
@@ -56,9 +58,16 @@ $(NODE_STAMP): $(NODE_WORKER)/package.json $(NODE_WORKER)/package-lock.json
 	touch $@
 
 # --- the system on this machine -------------------------------------------------------
-run: $(STAMP)
+# Options of ai-system-local pass through ARGS, e.g. make run ARGS='--web-port 8890 --mqtt-port 1884'.
+run: $(RUN_STAMP)
 	scripts/ensure-system.sh mosquitto
-	$(BIN)/ai-system-local --workers $(WORKERS) --state-dir .state
+	$(BIN)/ai-system-local --workers $(WORKERS) --state-dir .state $(ARGS)
+
+$(RUN_STAMP): services/constraints.txt services/pyproject.toml
+	@echo "==> Installing the system's Python packages into $(VENV) (the first run only)"
+	python3 -m venv $(VENV)
+	$(BIN)/pip install --progress-bar on -c services/constraints.txt -e services
+	touch $@
 
 # --- tests ----------------------------------------------------------------------------
 # scripts/run-tests.py runs the stages below (make targets), two at a time where they may

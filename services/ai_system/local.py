@@ -35,6 +35,8 @@ from pathlib import Path
 from typing import Any
 
 from ai_system import cli
+from ai_system.master.kept_secrets import OPERATOR_TOKEN_FILE
+from ai_system.supervisor import RESTART_DELAY_SECONDS, RestartPolicy
 
 LineSink = Callable[[str, str], None]
 """Receives ``(process name, line)`` for every line a child writes."""
@@ -379,6 +381,7 @@ class LocalSystem:
         self.metrics_ports: dict[str, int] = {}
         self.master: ManagedProcess | None = None
         self.workers: dict[str, ManagedProcess] = {}
+        self._worker_index: dict[str, int] = {}
 
     # -- addresses -------------------------------------------------------------------------
     @property
@@ -475,7 +478,21 @@ class LocalSystem:
         argv = list(program or self.config.worker_command) or [find_program("ai-worker")]
         proc = ManagedProcess(f"worker-{index}", argv, child_env, self._sink).start()
         self.workers[worker_id] = proc
+        self._worker_index[worker_id] = index
         return proc
+
+    def restart(self, proc: ManagedProcess) -> ManagedProcess:
+        """Start a stopped child again, as it was started: the broker on its port, the
+        master on its journal, a worker under its id (a new instance: the master gives its
+        task to another worker)."""
+        if proc is self.broker.process:
+            self.broker.start()
+            assert self.broker.process is not None
+            return self.broker.process
+        if proc is self.master:
+            return self.start_master()
+        worker_id = next(wid for wid, running in self.workers.items() if running is proc)
+        return self.start_worker(self._worker_index[worker_id], worker_id=worker_id)
 
     def _metrics_port(self, name: str) -> int:
         """The child's metrics port, the same across its restarts."""
@@ -542,6 +559,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--mqtt-port", type=int, default=1883, help="Mosquitto port (1883)")
     parser.add_argument("--simulated-seconds", type=float, default=None,
                         help="simulated work per task (default: SIMULATED_WORK_SECONDS or 10)")
+    parser.add_argument("--web-host", default=None,
+                        help="address of the web chat (WEB_HOST, else 127.0.0.1)")
     parser.add_argument("--state-dir", default=None,
                         help="the master's journal: questions survive a restart of the "
                              "launcher (default: a temporary folder, gone at exit)")
@@ -557,7 +576,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
     config = LocalConfig(
         workers=args.workers, web_port=args.web_port, grpc_port=args.grpc_port,
-        mqtt_port=args.mqtt_port, web_host=os.environ.get("WEB_HOST", "").strip() or "127.0.0.1",
+        mqtt_port=args.mqtt_port,
+        web_host=args.web_host or os.environ.get("WEB_HOST", "").strip() or "127.0.0.1",
         simulated_seconds=args.simulated_seconds, state_dir=args.state_dir)
     stopping = threading.Event()
 
@@ -575,21 +595,46 @@ def main(argv: list[str] | None = None) -> int:
     except StartupError as exc:
         print(f"ai-system-local: {exc}", file=sys.stderr)
         return 1
-    print(f"\n  Chat: {system.url}/   (Ctrl-C stops everything)\n", flush=True)
-
-    exit_code = 0
-    while not stopping.wait(0.5):
-        dead = [proc for proc in system.processes() if not proc.alive()]
-        if dead:
-            names = ", ".join(f"{proc.name} (exit {proc.returncode})" for proc in dead)
-            print(f"ai-system-local: {names} stopped unexpectedly; stopping the rest",
-                  file=sys.stderr)
-            exit_code = 1
-            break
+    print(_banner(system), flush=True)
+    exit_code = _supervise(system, stopping)
     print("Stopping…", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         system.stop()
     return exit_code
+
+
+def _banner(system: LocalSystem) -> str:
+    """Where everything is, once it all runs."""
+    token = system.state_dir / OPERATOR_TOKEN_FILE
+    metrics = ", ".join(f"{name} http://127.0.0.1:{port}/metrics"
+                        for name, port in system.metrics_ports.items())
+    return (f"\n  Chat: {system.url}/\n"
+            f"  Dashboard: {system.url}/dashboard (its token is in {token})\n"
+            f"  Metrics: {metrics}\n"
+            "  A child that stops is started again; Ctrl-C stops everything.\n")
+
+
+def _supervise(system: LocalSystem, stopping: threading.Event) -> int:
+    """Start each child that stops again, as the swarm would, until asked to stop; give up
+    (exit status 1) on one that keeps dying."""
+    policy = RestartPolicy()
+    while not stopping.wait(0.5):
+        for proc in [p for p in system.processes() if not p.alive()]:
+            if not policy.allow(proc.name, time.monotonic()):
+                print(f"ai-system-local: {proc.name} stopped {policy.count(proc.name) + 1} "
+                      "times within a minute; stopping the rest. Its last lines:\n"
+                      f"{proc.tail()}", file=sys.stderr)
+                return 1
+            print(f"ai-system-local: {proc.name} stopped (exit {proc.returncode}); "
+                  f"starting it again in {RESTART_DELAY_SECONDS:g} s", file=sys.stderr)
+            if stopping.wait(RESTART_DELAY_SECONDS):
+                return 0
+            try:
+                system.restart(proc)
+            except (StartupError, OSError) as exc:
+                print(f"ai-system-local: could not start {proc.name} again: {exc}",
+                      file=sys.stderr)
+    return 0
 
 
 if __name__ == "__main__":
