@@ -367,6 +367,11 @@ class WorkerSettings:
                 f"({self.task_timeout_seconds:g}, the master's deadline); lower those or raise "
                 "TASK_TIMEOUT_SECONDS on the master and the workers")
 
+    @property
+    def key_provider(self) -> str:
+        """The provider a key typed in the chat is used with on this worker."""
+        return self.user_key_provider if self.provider == "offline" else self.provider
+
     @classmethod
     def from_env(cls, env: Env | None = None) -> WorkerSettings:
         env = os.environ if env is None else env

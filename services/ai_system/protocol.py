@@ -175,6 +175,8 @@ class WorkerRegistration(Message):
     # Added: new at every process start, so the master can tell a restarted worker (which
     # holds nothing) from a reconnected one (which still works on its task).
     instance_id: str = ""
+    # Added: the provider a key typed in the chat is used with on this worker.
+    user_key_provider: str = ""
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> WorkerRegistration:
@@ -191,6 +193,7 @@ class WorkerRegistration(Message):
             status=status,  # type: ignore[arg-type]
             timestamp=_int(data, "timestamp", now_ms()),
             instance_id=_str(data, "instance_id", required=False),
+            user_key_provider=_str(data, "user_key_provider", required=False),
         )
 
 

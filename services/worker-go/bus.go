@@ -287,12 +287,17 @@ func (b *bus) publishLog(lvl level, message string, at time.Time) {
 
 func (b *bus) register() {
 	status := b.state.report()
-	b.publish(b.topics.register(), 1, mustJSON(registration{
-		WorkerID: b.s.workerID, Language: "go", Hostname: b.s.hostname, Node: b.s.node,
-		Provider: b.s.provider, Status: status.Status, Timestamp: nowMillis(),
-		InstanceID: b.instanceID,
-	}))
+	b.publish(b.topics.register(), 1, mustJSON(b.registration(status.Status)))
 	b.publishStatus(status)
+}
+
+// registration is what register announces, built apart so that a test needs no broker.
+func (b *bus) registration(status string) registration {
+	return registration{
+		WorkerID: b.s.workerID, Language: "go", Hostname: b.s.hostname, Node: b.s.node,
+		Provider: b.s.provider, Status: status, Timestamp: nowMillis(),
+		InstanceID: b.instanceID, UserKeyProvider: b.s.keyProvider(),
+	}
 }
 
 func (b *bus) beat() {

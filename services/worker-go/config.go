@@ -76,6 +76,15 @@ type settings struct {
 	mqttLogLevel    level
 }
 
+// keyProvider is the provider a key typed in the chat is used with on this worker: its
+// own, or USER_KEY_PROVIDER when it runs offline (it has no LLM of its own to send the key to).
+func (s *settings) keyProvider() string {
+	if s.provider == "offline" {
+		return s.userKeyProvider
+	}
+	return s.provider
+}
+
 func seconds(value float64) time.Duration {
 	return time.Duration(value * float64(time.Second))
 }

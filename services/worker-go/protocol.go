@@ -33,14 +33,15 @@ func quoted(text string) string {
 func nowMillis() int64 { return time.Now().UnixNano() / int64(time.Millisecond) }
 
 type registration struct {
-	WorkerID   string `json:"worker_id"`
-	Language   string `json:"language"`
-	Hostname   string `json:"hostname"`
-	Node       string `json:"node"`
-	Provider   string `json:"provider"`
-	Status     string `json:"status"`
-	Timestamp  int64  `json:"timestamp"`
-	InstanceID string `json:"instance_id"`
+	WorkerID        string `json:"worker_id"`
+	Language        string `json:"language"`
+	Hostname        string `json:"hostname"`
+	Node            string `json:"node"`
+	Provider        string `json:"provider"`
+	Status          string `json:"status"`
+	Timestamp       int64  `json:"timestamp"`
+	InstanceID      string `json:"instance_id"`
+	UserKeyProvider string `json:"user_key_provider"` // the chat page names it beside its key field
 }
 
 // workerStatus: TaskID is the task worked on when busy, the last one when idle (null

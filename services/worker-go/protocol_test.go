@@ -92,3 +92,27 @@ func TestARedeliveryIsSeenOnceAndARequeueAgain(t *testing.T) {
 		t.Fatal("the oldest delivery should have been forgotten")
 	}
 }
+
+func TestARegistrationNamesTheProviderOfAKeyTypedInTheChat(t *testing.T) {
+	for _, c := range []struct {
+		env                     map[string]string
+		provider, userKeyGoesTo string
+	}{
+		{map[string]string{"OPENAI_API_KEYS": "sk-x"}, "openai", "openai"},
+		// A keyed worker sends a user's key to its own provider, whatever USER_KEY_PROVIDER says.
+		{map[string]string{"LLM_PROVIDER": "deepseek", "DEEPSEEK_API_KEYS": "sk-x", "USER_KEY_PROVIDER": "openai"},
+			"deepseek", "deepseek"},
+		{nil, "offline", "gemini"},
+		{map[string]string{"LLM_PROVIDER": "offline", "USER_KEY_PROVIDER": "OpenAI"}, "offline", "openai"},
+	} {
+		s, err := loadSettings(lookup(c.env))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := string(mustJSON(newBus(s, named{}, newWorkerState("w"), nil).registration("idle")))
+		want := `"provider":"` + c.provider + `",`
+		if !strings.Contains(got, want) || !strings.HasSuffix(got, `"user_key_provider":"`+c.userKeyGoesTo+`"}`) {
+			t.Errorf("%v: got %s, want provider %s, user_key_provider %s", c.env, got, c.provider, c.userKeyGoesTo)
+		}
+	}
+}

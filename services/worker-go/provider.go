@@ -25,9 +25,9 @@ type providers struct {
 
 func newProviders(s *settings) *providers {
 	offline := s.provider == "offline"
-	name, model := s.provider, s.model
+	name, model := s.keyProvider(), s.model
 	if offline {
-		name, model = s.userKeyProvider, defaultModels[s.userKeyProvider]
+		model = defaultModels[name]
 	}
 	baseURL := s.baseURL
 	if baseURL == "" {

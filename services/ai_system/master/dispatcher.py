@@ -58,6 +58,7 @@ class Worker:
     node: str = ""
     language: str = ""
     provider: str = ""
+    user_key_provider: str = ""  # where a key typed in the chat goes on this worker
     hostname: str = ""
     instance_id: str = ""  # the worker process; a new one holds none of the old one's work
     online: bool = True
@@ -416,6 +417,7 @@ class Dispatcher:
         worker.node = reg.node or reg.hostname
         worker.language = reg.language
         worker.provider = reg.provider
+        worker.user_key_provider = reg.user_key_provider
         worker.hostname = reg.hostname
         worker.online = True
         worker.confirmed = True
@@ -691,6 +693,7 @@ class Dispatcher:
                     "hostname": w.hostname,
                     "language": w.language,
                     "provider": w.provider,
+                    "user_key_provider": w.user_key_provider,
                     "state": w.state,
                     "task_id": w.task_id,
                     "task_seconds": (round(now - w.assigned_at, 1)

@@ -161,6 +161,7 @@ class WorkerBus:
             provider=self._settings.provider,
             status=status.status,
             instance_id=self.instance_id,
+            user_key_provider=self._settings.key_provider,
         )
         self.client.publish(self.topics.register, registration.to_json(), qos=1)
         self.publish_status(status)

@@ -144,6 +144,9 @@ def test_the_api_key_typed_in_the_page_is_kept_sent_and_never_shown(
         system = system_factory(workers=1, simulated_seconds=0,
                                 env={"LLM_BASE_URL": gemini.base_url})
         open_chat(browser, system.url + "/")
+        # The field says which provider the key is for: the worker sends typed keys to Gemini.
+        WebDriverWait(browser, TIMEOUT).until(lambda d: "for Gemini" in d.find_element(
+            By.CSS_SELECTOR, "#key-panel summary").text)
         browser.find_element(By.CSS_SELECTOR, "#key-panel summary").click()
         browser.find_element(By.ID, "api-key").send_keys(key)
         reply = ask(browser, "Use my key, please")

@@ -47,7 +47,8 @@ def register(d: Dispatcher, worker_id: str, now: float = 0.0, status: str = "idl
              node: str = "", instance: str = "") -> list[Effect]:
     return acts(d.register(now, WorkerRegistration(
         worker_id=worker_id, hostname=f"host-{worker_id}", node=node or f"node-{worker_id}",
-        provider="offline", status=status, instance_id=instance)))  # type: ignore[arg-type]
+        provider="offline", status=status, instance_id=instance,  # type: ignore[arg-type]
+        user_key_provider="gemini")))
 
 
 def status(d: Dispatcher, worker_id: str, state: str, task_id: str | None = None,
@@ -187,8 +188,8 @@ def test_the_answer_goes_to_the_asking_session_with_its_metadata() -> None:
     assert snapshot["tasks"]["completed"] == 2
     assert worker_state(d, "w1") | {"last_seen": 0} == {
         "worker_id": "w1", "node": "node-a", "hostname": "host-w1", "language": "python",
-        "provider": "offline", "state": "idle", "task_id": None, "task_seconds": None,
-        "completed": 2, "last_seen": 0}
+        "provider": "offline", "user_key_provider": "gemini", "state": "idle", "task_id": None,
+        "task_seconds": None, "completed": 2, "last_seen": 0}
 
 
 def test_a_provider_error_reaches_the_user_and_is_not_retried() -> None:

@@ -32,6 +32,7 @@ def test_registers_answers_a_task_and_reports_busy_then_idle(harness: Harness) -
     registration = json.loads(harness.probe.payloads(TOPICS.register)[0])
     assert registration["language"] == "python"
     assert (registration["node"], registration["provider"]) == ("node-test", "offline")
+    assert registration["user_key_provider"] == "gemini"  # where a typed key goes
     assert re.fullmatch(r"[0-9a-f]{32}", registration["instance_id"])
     task = harness.send_task("t1")
     result = harness.master.wait_result("t1")

@@ -10,6 +10,7 @@
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const mqtt = require('mqtt');
+const { keyProvider } = require('./config');
 const { RecentTasks } = require('./dedup');
 const protocol = require('./protocol');
 
@@ -212,6 +213,7 @@ class WorkerBus {
       provider: this._settings.provider,
       status: status.status,
       instanceId: this.instanceId,
+      userKeyProvider: keyProvider(this._settings),
     });
     this.client.publish(this.topics.register, protocol.toJson(registration), { qos: 1 });
     this.publishStatus(status);

@@ -213,6 +213,14 @@ function load(env = process.env) {
   return settings;
 }
 
+/**
+ * The provider a key typed in the chat is used with on this worker: its own, or
+ * USER_KEY_PROVIDER when it runs offline (it has no LLM of its own to send the key to).
+ */
+function keyProvider(s) {
+  return s.provider === 'offline' ? s.userKeyProvider : s.provider;
+}
+
 /** The longest one task can keep this worker busy, by its settings, in seconds. */
 function worstCaseSeconds(s) {
   return s.llmTimeoutSeconds + s.simulatedWorkSeconds
@@ -248,6 +256,7 @@ module.exports = {
   DEFAULT_MODELS,
   LOG_LEVELS,
   PROVIDERS,
+  keyProvider,
   load: (env) => {
     const settings = load(env);
     hidePassword(settings.mqtt);

@@ -115,7 +115,7 @@ function workerStatus(workerId, status, taskId = null) {
   return { worker_id: workerId, status, task_id: taskId, timestamp: nowMs() };
 }
 
-function registration({ workerId, hostname, node, provider, status, instanceId }) {
+function registration({ workerId, hostname, node, provider, status, instanceId, userKeyProvider }) {
   return {
     worker_id: workerId,
     language: 'node',
@@ -125,6 +125,7 @@ function registration({ workerId, hostname, node, provider, status, instanceId }
     status,
     timestamp: nowMs(),
     instance_id: instanceId,
+    user_key_provider: userKeyProvider, // the chat page names it beside its key field
   };
 }
 

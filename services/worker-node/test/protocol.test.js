@@ -1,7 +1,10 @@
 'use strict';
 const assert = require('node:assert/strict');
 const { test } = require('node:test');
+const { WorkerBus } = require('../src/bus');
+const config = require('../src/config');
 const protocol = require('../src/protocol');
+const { WorkerState } = require('../src/state');
 
 const task = {
   worker_id: 'w', session_id: 's', query: 'q', grpc_endpoint: 'm:1', timestamp: 5,
@@ -64,7 +67,31 @@ test('master status, worker status and registration', () => {
   const status = protocol.workerStatus('w', 'idle');
   assert.deepEqual(Object.keys(status), ['worker_id', 'status', 'task_id', 'timestamp']);
   assert.equal(status.task_id, null);
-  const registration = protocol.registration({ workerId: 'w', hostname: 'h', node: 'n', provider: 'offline', status: 'idle', instanceId: 'i' });
+  const registration = protocol.registration({
+    workerId: 'w', hostname: 'h', node: 'n', provider: 'offline', status: 'idle', instanceId: 'i', userKeyProvider: 'gemini',
+  });
+  assert.deepEqual(Object.keys(registration), [
+    'worker_id', 'language', 'hostname', 'node', 'provider', 'status', 'timestamp', 'instance_id', 'user_key_provider',
+  ]);
   assert.equal(registration.language, 'node');
+  assert.equal(registration.user_key_provider, 'gemini');
   assert.deepEqual(protocol.topics('lab').tasks('w'), 'lab/workers/w/tasks');
+});
+
+test('a registration names the provider a key typed in the chat goes to: the worker\'s own, or USER_KEY_PROVIDER offline', () => {
+  const registered = (env) => {
+    const settings = config.load({ WORKER_ID: 'w', ...env });
+    const bus = new WorkerBus({ settings, state: new WorkerState('w') });
+    const published = [];
+    bus.client = { publish: (topic, payload) => published.push([topic, JSON.parse(payload)]) };
+    bus._register();
+    const [topic, registration] = published[0];
+    assert.equal(topic, 'upb/workers/register');
+    return [registration.provider, registration.user_key_provider];
+  };
+  assert.deepEqual(registered({ OPENAI_API_KEYS: 'sk-x' }), ['openai', 'openai']);
+  // A keyed worker sends a user's key to its own provider, whatever USER_KEY_PROVIDER says.
+  assert.deepEqual(registered({ LLM_PROVIDER: 'deepseek', DEEPSEEK_API_KEYS: 'sk-x', USER_KEY_PROVIDER: 'openai' }), ['deepseek', 'deepseek']);
+  assert.deepEqual(registered({}), ['offline', 'gemini']);
+  assert.deepEqual(registered({ LLM_PROVIDER: 'offline', USER_KEY_PROVIDER: 'OpenAI' }), ['offline', 'openai']);
 });

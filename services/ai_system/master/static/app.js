@@ -40,6 +40,8 @@
     strip: el("system-strip"),
     forgetKey: el("forget-key"),
     newConversation: el("new-conversation"),
+    keyProviders: el("key-providers"),
+    keyUse: el("key-use"),
     contextNote: el("context-note"),
   };
   // Not the textarea's maxlength: that cuts a long paste without a word.
@@ -352,16 +354,30 @@
     try {
       const response = await fetch("api/status", { cache: "no-store" });
       const data = await response.json();
+      const online = (data.workers || []).filter((w) => w.state !== "offline");
       system = {
         mqtt_connected: data.mqtt_connected,
-        online: (data.workers || []).filter((w) => w.state !== "offline").length,
+        online: online.length,
         queued: data.queue_depth || 0,
+        keyProviders: [...new Set(online.map((w) => w.user_key_provider).filter(Boolean))].sort(),
       };
     } catch {
       system = null;
     }
     updateBanner();
     updateStrip();
+    updateKeyLabel();
+  }
+
+  const PROVIDER_NAMES = { gemini: "Gemini", openai: "OpenAI", deepseek: "DeepSeek" };
+
+  // Which provider a typed key is for: the workers say where they send one.
+  function updateKeyLabel() {
+    const names = (system ? system.keyProviders : []).map((p) => PROVIDER_NAMES[p] || p);
+    ui.keyProviders.textContent = names.length ? ` for ${names.join(" or ")}` : "";
+    ui.keyUse.textContent = names.length > 1
+      ? ": the worker that takes it uses it with its own provider, so give a key that one accepts"
+      : names.length ? ` to ${names[0]}` : "";
   }
 
   let refreshTimer = null;

@@ -21,7 +21,7 @@ class Providers:
 
     def __init__(self, settings: WorkerSettings, clock: Clock = time.monotonic) -> None:
         offline = settings.provider == "offline"
-        name = settings.user_key_provider if offline else settings.provider
+        name = settings.key_provider
         self.pool = KeyPool(settings.api_keys, settings.key_cooldown_seconds, clock)
         keyed = _keyed(Endpoint(
             name=name,

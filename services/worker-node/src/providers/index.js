@@ -3,7 +3,7 @@
 // chat, the worker's provider (USER_KEY_PROVIDER with its default model when the worker
 // itself runs offline).
 
-const { DEFAULT_BASE_URLS, DEFAULT_MODELS } = require('../config');
+const { DEFAULT_BASE_URLS, DEFAULT_MODELS, keyProvider } = require('../config');
 const { GeminiProvider } = require('./gemini');
 const { KeyPool } = require('./keys');
 const { OfflineProvider } = require('./offline');
@@ -12,7 +12,7 @@ const { OpenAICompatProvider } = require('./openai');
 class Providers {
   constructor(settings, clock = undefined) {
     const offline = settings.provider === 'offline';
-    const name = offline ? settings.userKeyProvider : settings.provider;
+    const name = keyProvider(settings);
     this.pool = new KeyPool(settings.apiKeys, settings.keyCooldownSeconds, clock);
     const endpoint = {
       name,
