@@ -17,6 +17,8 @@ import socketio
 from ai_system.protocol import (
     EVENT_AI_CHUNK,
     EVENT_AI_RESPONSE,
+    EVENT_CONVERSATION,
+    EVENT_NEW_CONVERSATION,
     EVENT_SESSION,
     EVENT_TASK_ERROR,
     EVENT_TASK_QUEUED,
@@ -24,8 +26,8 @@ from ai_system.protocol import (
     EVENT_USER_QUERY,
 )
 
-EVENTS = (EVENT_SESSION, EVENT_TASK_QUEUED, EVENT_TASK_RETRYING, EVENT_AI_CHUNK,
-          EVENT_AI_RESPONSE, EVENT_TASK_ERROR)
+EVENTS = (EVENT_SESSION, EVENT_CONVERSATION, EVENT_TASK_QUEUED, EVENT_TASK_RETRYING,
+          EVENT_AI_CHUNK, EVENT_AI_RESPONSE, EVENT_TASK_ERROR)
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,11 @@ class ChatClient:
         return self.events(EVENT_SESSION)[-1].data["session_token"]
 
     # -- asking --------------------------------------------------------------------------
+    def new_conversation(self, timeout: float = 15.0) -> dict[str, Any]:
+        """Emit ``new-conversation``; return the acknowledgement ({context} or {error})."""
+        ack = self.sio.call(EVENT_NEW_CONVERSATION, {}, timeout=timeout)
+        return ack if isinstance(ack, dict) else {}
+
     def ask(self, query: str, *, api_key: str | None = None, request_id: str | None = None,
             timeout: float = 15.0) -> dict[str, Any]:
         """Emit ``user-query`` and return the acknowledgement ({task_id} or {error})."""
