@@ -14,7 +14,8 @@ declare -A packages=(
   [docker]="docker.io debootstrap"
   # The Go worker builds offline in GOPATH mode from these (no module proxy). grpc-dev
   # accepts golang/protobuf 1.3 or 1.5; only 1.5 marshals what protoc-gen-go 1.28 generates.
-  [go]="golang-go golang-google-grpc-dev golang-github-golang-protobuf-1-5-dev golang-github-eclipse-paho.mqtt.golang-dev golang-google-protobuf-dev protobuf-compiler protoc-gen-go protoc-gen-go-grpc"
+  # prometheus-client-golang serves its /metrics.
+  [go]="golang-go golang-google-grpc-dev golang-github-golang-protobuf-1-5-dev golang-github-eclipse-paho.mqtt.golang-dev golang-google-protobuf-dev golang-github-prometheus-client-golang-dev protobuf-compiler protoc-gen-go protoc-gen-go-grpc"
   [node]="nodejs npm"
   [redis]="redis-server"
 )
@@ -23,7 +24,7 @@ declare -A probes=(
   [chromium]=/usr/bin/chromedriver
   [docker]=/usr/sbin/dockerd
   # Several pieces: any one missing installs them all (only golang/protobuf 1.5 has internal/).
-  [go]="/usr/bin/go /usr/bin/protoc-gen-go-grpc /usr/share/gocode/src/github.com/eclipse/paho.mqtt.golang /usr/share/gocode/src/github.com/golang/protobuf/internal"
+  [go]="/usr/bin/go /usr/bin/protoc-gen-go-grpc /usr/share/gocode/src/github.com/eclipse/paho.mqtt.golang /usr/share/gocode/src/github.com/golang/protobuf/internal /usr/share/gocode/src/github.com/prometheus/client_golang/prometheus/promhttp"
   [node]=/usr/bin/npm
   [redis]=/usr/bin/redis-server
 )

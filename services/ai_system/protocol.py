@@ -251,19 +251,26 @@ class TaskMessage(Message):
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TaskMessage:
         session_id = _str(data, "session_id")
+        timestamp = _int(data, "timestamp", now_ms())
         return cls(
             worker_id=_str(data, "worker_id"),
             session_id=session_id,
             query=_str(data, "query"),
             api_key=_str(data, "api_key", required=False),
             grpc_endpoint=_str(data, "grpc_endpoint"),
-            timestamp=_int(data, "timestamp", now_ms()),
-            # A master that predates task ids sends one task per session at a time.
-            task_id=_str(data, "task_id", required=False, default=session_id),
+            timestamp=timestamp,
+            task_id=_str(data, "task_id", required=False,
+                         default=original_task_id(session_id, timestamp)),
             attempt=max(1, _int(data, "attempt", 1)),
             result_token=_str(data, "result_token", required=False),
             history=_history(data),
         )
+
+
+def original_task_id(session_id: str, timestamp: int) -> str:
+    """The id of a task from a master that sends none (the original assignment's): its
+    session's questions stay apart, and a redelivery of one keeps the same id."""
+    return f"{session_id}@{timestamp}"
 
 
 @dataclass(frozen=True)

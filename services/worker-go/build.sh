@@ -14,7 +14,8 @@ for tool in go gofmt protoc protoc-gen-go protoc-gen-go-grpc; do
   command -v "$tool" >/dev/null || {
     echo "build.sh: $tool is missing: install Debian's golang-go, protobuf-compiler, protoc-gen-go," \
          "protoc-gen-go-grpc, golang-google-grpc-dev, golang-google-protobuf-dev," \
-         "golang-github-golang-protobuf-1-5-dev and golang-github-eclipse-paho.mqtt.golang-dev" \
+         "golang-github-golang-protobuf-1-5-dev, golang-github-eclipse-paho.mqtt.golang-dev and" \
+         "golang-github-prometheus-client-golang-dev" \
          "(scripts/ensure-system.sh go does)" >&2
     exit 1; }
 done

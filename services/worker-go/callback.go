@@ -59,6 +59,8 @@ func newResultSender(s *settings, log named) (*resultSender, error) {
 		if s.grpcConnectTo != "" {
 			target = s.grpcConnectTo
 		}
+		// Dial (connecting lazily, passthrough resolver), not NewClient: Debian's grpc-go
+		// 1.33 predates it (1.63), as it predates credentials/insecure (1.34).
 		conn, err := grpc.Dial(target, transport, reconnect)
 		if err != nil {
 			sender.close()

@@ -70,6 +70,8 @@ type settings struct {
 	heartbeat       time.Duration
 	publishStatus   bool
 	healthFile      string
+	metricsHost     string
+	metricsPort     int // 0: no metrics
 	streamAnswers   bool
 	offlineWordTime time.Duration
 	logLevel        level
@@ -154,6 +156,13 @@ func loadSettings(lookup func(string) string) (*settings, error) {
 		return nil, err
 	}
 	s.healthFile = e.str("HEALTH_FILE", "/tmp/ai-worker.healthy")
+	s.metricsHost = e.str("METRICS_HOST", "0.0.0.0")
+	if s.metricsPort, err = e.integer("METRICS_PORT", 9464, 0); err != nil {
+		return nil, err
+	}
+	if s.metricsPort > 65535 {
+		return nil, configErrorf("METRICS_PORT must be at most 65535, got %d", s.metricsPort)
+	}
 	if s.logLevel, err = parseLevel("LOG_LEVEL", e.str("LOG_LEVEL", "INFO")); err != nil {
 		return nil, err
 	}

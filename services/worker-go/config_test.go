@@ -19,7 +19,8 @@ func TestDefaultsMatchThePythonWorker(t *testing.T) {
 	}
 	if s.provider != "offline" || s.model != "offline-echo" || s.mqtt.port != 1883 ||
 		s.mqtt.topicPrefix != "upb" || s.simulatedWork != 10*time.Second ||
-		strings.Join(s.grpcEndpoints, ",") != "master:50051" || !strings.HasPrefix(s.workerID, "go-worker-") {
+		strings.Join(s.grpcEndpoints, ",") != "master:50051" || !strings.HasPrefix(s.workerID, "go-worker-") ||
+		s.metricsHost != "0.0.0.0" || s.metricsPort != 9464 {
 		t.Fatalf("unexpected defaults: %+v", s)
 	}
 }
@@ -64,6 +65,7 @@ func TestUnusableSettingsAreRefusedByName(t *testing.T) {
 		"PUBLISH_TASK_STATUS":    "maybe",
 		"USER_KEY_PROVIDER":      "offline",
 		"GRPC_TLS_CA_FILE":       "/nonexistent/ca.crt",
+		"METRICS_PORT":           "65536",
 	} {
 		_, err := loadSettings(lookup(map[string]string{name: value}))
 		if err == nil || !strings.Contains(err.Error(), name) {

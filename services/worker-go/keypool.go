@@ -15,6 +15,7 @@ type keyPool struct {
 	next     int
 	cooldown time.Duration
 	resting  map[string]time.Time
+	rested   int // keys put to rest so far (the metrics read it)
 	now      func() time.Time
 }
 
@@ -44,6 +45,27 @@ func (p *keyPool) coolDown(key string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.resting[key] = p.now().Add(p.cooldown)
+	p.rested++
+}
+
+// cooldowns is how many times a key was put to rest.
+func (p *keyPool) cooldowns() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.rested
+}
+
+// cooling is how many keys rest right now.
+func (p *keyPool) cooling() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now, count := p.now(), 0
+	for _, until := range p.resting {
+		if until.After(now) {
+			count++
+		}
+	}
+	return count
 }
 
 func (p *keyPool) exhausted(provider string) error {

@@ -74,6 +74,15 @@ func serve(s *settings) int {
 	stopping, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 
+	providers := newProviders(s)
+	metrics := newWorkerMetrics()
+	metrics.watchKeys(providers.forUserKeys.name(), providers.pool)
+	if s.metricsPort != 0 {
+		if err := metrics.serve(s.metricsHost, s.metricsPort); err != nil {
+			log.Errorf("cannot serve metrics on port %d (METRICS_PORT): %v", s.metricsPort, err)
+			return 1
+		}
+	}
 	sender, err := newResultSender(s, logs.named("ai_system.worker.callback"))
 	if err != nil {
 		log.Errorf("cannot set up the gRPC connections: %v", err)
@@ -82,8 +91,8 @@ func serve(s *settings) int {
 	state := newWorkerState(s.workerID)
 	tasks := make(chan received, taskBuffer)
 	b := newBus(s, logs.named("ai_system.worker.bus"), state, tasks)
-	r := &runner{s: s, log: logs.named("ai_system.worker.runner"), providers: newProviders(s),
-		sender: sender, state: state, publish: b.publishStatus, tasks: tasks,
+	r := &runner{s: s, log: logs.named("ai_system.worker.runner"), providers: providers,
+		sender: sender, metrics: metrics, state: state, publish: b.publishStatus, tasks: tasks,
 		stopping: stopping, done: make(chan struct{})}
 	logs.attach(b.publishLog, s.mqttLogLevel)
 

@@ -181,7 +181,9 @@ func parseTask(payload []byte) (task, error) {
 	}
 	attempt := f.number("attempt", 1)
 	if t.TaskID == "" {
-		t.TaskID = t.SessionID // a master of the original protocol: one task per session
+		// A master of the original protocol sends no task ids: a session's questions stay
+		// apart by their time, and a redelivery of one keeps its id.
+		t.TaskID = fmt.Sprintf("%s@%d", t.SessionID, t.Timestamp)
 	}
 	if attempt < 1 {
 		attempt = 1

@@ -5,13 +5,15 @@ import (
 	"testing"
 )
 
-func TestATaskOfTheOriginalProtocolUsesItsSessionAsTaskID(t *testing.T) {
+// The session and the time name the task, so a session's second question is not taken for
+// a repeat of its first.
+func TestATaskOfTheOriginalProtocolIsNamedBySessionAndTime(t *testing.T) {
 	got, err := parseTask([]byte(`{"worker_id":"w","session_id":"s","query":"q",` +
 		`"grpc_endpoint":"m:1","timestamp":1763779200000}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.TaskID != "s" || got.Attempt != 1 || got.Timestamp != 1763779200000 || got.APIKey != "" ||
+	if got.TaskID != "s@1763779200000" || got.Attempt != 1 || got.Timestamp != 1763779200000 || got.APIKey != "" ||
 		got.History != nil {
 		t.Fatalf("got %+v", got)
 	}

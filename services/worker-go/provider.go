@@ -21,6 +21,7 @@ type provider interface {
 type providers struct {
 	fallback    provider
 	forUserKeys provider
+	pool        *keyPool // forUserKeys's keys (the metrics show them)
 }
 
 func newProviders(s *settings) *providers {
@@ -35,7 +36,7 @@ func newProviders(s *settings) *providers {
 	}
 	pool := newKeyPool(s.apiKeys, s.keyCooldown)
 	keyed := newKeyedProvider(name, model, baseURL, s.llmTimeout, pool)
-	p := &providers{fallback: keyed, forUserKeys: keyed}
+	p := &providers{fallback: keyed, forUserKeys: keyed, pool: pool}
 	if offline {
 		p.fallback = offlineProvider{modelName: s.model, userKeyProvider: s.userKeyProvider,
 			wordPause: s.offlineWordTime}

@@ -27,6 +27,7 @@ type runner struct {
 	log       named
 	providers *providers
 	sender    *resultSender
+	metrics   *workerMetrics
 	state     *workerState
 	publish   func(workerStatus)
 	tasks     <-chan received
@@ -47,6 +48,8 @@ func (r *runner) run() {
 }
 
 func (r *runner) processSafely(delivery received) {
+	r.metrics.busy.Set(1)
+	defer r.metrics.busy.Set(0)
 	defer func() {
 		if failure := recover(); failure != nil {
 			// A bug must not end the only processing goroutine; the master requeues the task.
@@ -54,10 +57,10 @@ func (r *runner) processSafely(delivery received) {
 			r.publish(r.state.finish())
 		}
 	}()
-	r.process(delivery)
+	r.metrics.tasks.WithLabelValues(r.process(delivery)).Inc()
 }
 
-// process handles one task and returns its outcome (for the debug log and the tests).
+// process handles one task and returns its outcome (one of outcomes: the metrics count it).
 func (r *runner) process(delivery received) string {
 	t := delivery.task
 	if !r.sender.allows(t.GRPCEndpoint) {
@@ -99,6 +102,7 @@ func (r *runner) process(delivery received) string {
 	case chunks != nil:
 		chunks.flush()
 	}
+	r.metrics.observeProvider(chosen.name(), providerTime, errorKind)
 	if err != nil {
 		text = ""
 	}
@@ -113,6 +117,7 @@ func (r *runner) process(delivery received) string {
 		return "abandoned"
 	}
 	processing := time.Since(delivery.at)
+	r.metrics.taskSeconds.Observe(processing.Seconds())
 	result := &rpc.TaskResult{
 		WorkerId:            r.s.workerID,
 		SessionId:           t.SessionID,

@@ -26,7 +26,7 @@ from support.system import wait_status
 from support.tls import CertificateAuthority
 from support.worker import FakeMaster, Harness, TlsMosquitto
 
-from ai_system.local import online_workers
+from ai_system.local import online_workers, wait_until
 from ai_system.protocol import ERROR_KINDS, LOG_LEVELS, ChatMessage, MasterStatus, now_ms
 
 pytestmark = pytest.mark.integration
@@ -295,6 +295,25 @@ def test_speaks_the_original_service_name_to_an_original_master(
         lab.recorder.wait_result("new")
     finally:
         original.stop()
+
+
+def test_answers_every_question_of_a_session_from_an_original_master(lab: Lab) -> None:
+    """The original master's tasks carry no task id, attempt or token: one session asking
+    twice is two questions, and each is answered."""
+    original = FakeMaster(free_port(), original=True).start()
+    try:
+        worker = lab.start_worker(extra_endpoints=(original.endpoint,))
+        for number, query in enumerate(("First question?", "Second question?"), start=1):
+            worker.publish_raw(json.dumps({
+                "worker_id": worker.worker_id, "session_id": "original-session",
+                "query": query, "api_key": "", "grpc_endpoint": original.endpoint,
+                "timestamp": now_ms() + number}))
+        wait_until(lambda: len(original.results) >= 2, 30, "two answers", [])
+    finally:
+        original.stop()
+    assert sorted(r.original_query for r in original.results) == [
+        "First question?", "Second question?"]
+    assert {r.session_id for r in original.results} == {"original-session"}
 
 
 @pytest.mark.ours

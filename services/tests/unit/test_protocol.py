@@ -57,11 +57,16 @@ def test_a_registration_with_only_the_worker_id_gets_defaults() -> None:
     assert reg.timestamp > 0
 
 
-def test_a_task_from_a_master_without_task_ids_uses_the_session_as_its_id() -> None:
-    task = TaskMessage.from_json(json.dumps({
-        "worker_id": "w", "session_id": "s-1", "query": "q", "api_key": "",
-        "grpc_endpoint": "master:50051", "timestamp": 1}))
-    assert (task.task_id, task.attempt) == ("s-1", 1)
+def test_tasks_from_a_master_without_task_ids_are_told_apart_by_session_and_time() -> None:
+    def original(query: str, timestamp: int) -> TaskMessage:
+        return TaskMessage.from_json(json.dumps({
+            "worker_id": "w", "session_id": "s-1", "query": query, "api_key": "",
+            "grpc_endpoint": "master:50051", "timestamp": timestamp}))
+
+    first, second = original("q1", 1000), original("q2", 2000)
+    assert (first.task_id, first.attempt) == ("s-1@1000", 1)
+    assert second.task_id != first.task_id  # a session's second question is not a repeat
+    assert original("q1", 1000).task_id == first.task_id  # a redelivery is
 
 
 def test_the_api_key_stays_out_of_the_repr() -> None:

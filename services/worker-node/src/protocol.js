@@ -85,15 +85,17 @@ function history(data) {
 function parseTask(payload) {
   const data = loadObject(payload);
   const sessionId = str(data, 'session_id');
+  const timestamp = int(data, 'timestamp', nowMs());
   return {
     worker_id: str(data, 'worker_id'),
     session_id: sessionId,
     query: str(data, 'query'),
     api_key: str(data, 'api_key', { required: false }),
     grpc_endpoint: str(data, 'grpc_endpoint'),
-    timestamp: int(data, 'timestamp', nowMs()),
-    // A master of the original protocol sends one task per session at a time, without ids.
-    task_id: str(data, 'task_id', { required: false, fallback: sessionId }),
+    timestamp,
+    // A master of the original protocol sends no task ids: a session's questions stay
+    // apart by their time, and a redelivery of one keeps its id.
+    task_id: str(data, 'task_id', { required: false, fallback: `${sessionId}@${timestamp}` }),
     attempt: Math.max(1, int(data, 'attempt', 1)),
     result_token: str(data, 'result_token', { required: false }),
     history: history(data),

@@ -16,7 +16,9 @@ test('a task parses with its documented fields and defaults', () => {
   const original = protocol.parseTask(Buffer.from(JSON.stringify({
     worker_id: 'w', session_id: 's', query: 'q', grpc_endpoint: 'm:1', attempt: 0, timestamp: 7.9,
   })));
-  assert.equal(original.task_id, 's'); // the original protocol: the session names the task
+  // The original protocol: the session and the time name the task, so a session's second
+  // question is not taken for a repeat of its first.
+  assert.equal(original.task_id, 's@7');
   assert.equal(original.attempt, 1);
   assert.equal(original.timestamp, 7);
   assert.equal(original.result_token, '');
