@@ -259,8 +259,8 @@ class TaskMessage(Message):
             api_key=_str(data, "api_key", required=False),
             grpc_endpoint=_str(data, "grpc_endpoint"),
             timestamp=timestamp,
-            task_id=_str(data, "task_id", required=False,
-                         default=original_task_id(session_id, timestamp)),
+            task_id=(_str(data, "task_id", required=False)
+                     or original_task_id(session_id, timestamp)),
             attempt=max(1, _int(data, "attempt", 1)),
             result_token=_str(data, "result_token", required=False),
             history=_history(data),

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from support.chat import ChatClient
 from support.conformance import SIMULATED_SECONDS, Lab, provider_env
+from support.contract import problems, topic_of
 from support.llm_stand_in import StandIn
 from support.ports import free_port
 from support.system import wait_status
@@ -41,11 +42,24 @@ def shared_lab() -> Iterator[Lab]:
     lab.stop()  # its children's output is kept in test-artifacts/logs/conformance-<name>/
 
 
+# What the workers (and the master) publish where the probe listens, checked against
+# protos/mqtt.schema.json after every test.
+HEARD = ("register", "status", "logs")
+
+
 @pytest.fixture
 def lab(shared_lab: Lab) -> Iterator[Lab]:
-    """The lab; the workers a test started there are stopped at its end."""
+    """The lab; the workers a test started there are stopped at its end, and every message
+    heard meanwhile must conform to the schema."""
+    before = {name: len(shared_lab.probe.payloads(topic_of(name))) for name in HEARD}
     yield shared_lab
     shared_lab.stop_workers()
+    departures = [f"{name} {payload[:300]!r}: {problem}"
+                  for name in HEARD
+                  for payload in shared_lab.probe.payloads(topic_of(name))[before[name]:]
+                  for problem in problems(name, payload)]
+    assert not departures, "messages departing from protos/mqtt.schema.json:\n" + "\n".join(
+        departures)
 
 
 # --- on the bus ----------------------------------------------------------------------------
