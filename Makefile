@@ -119,10 +119,12 @@ test-unit: $(STAMP) test-node test-go
 	cd services && $(PYTEST) -n $(PYTEST_PROCESSES) tests/unit
 
 # Real Mosquitto, master and worker processes (the Go worker among them); the conformance
-# suite runs once per worker in test-conformance, the browser tests in test-browser.
+# suite runs once per worker in test-conformance, the browser tests in test-browser. A
+# module's tests share one process (loadscope): some read what the module's earlier tests
+# left in a system they share (test_fuzz_live.py).
 test-integration: $(STAMP) worker-go
 	scripts/ensure-system.sh mosquitto
-	cd services && $(PYTEST) -n $(PYTEST_PROCESSES) tests/integration tests/worker tests/providers
+	cd services && $(PYTEST) -n $(PYTEST_PROCESSES) --dist loadscope tests/integration tests/worker tests/providers
 
 test-browser: $(STAMP)
 	scripts/ensure-system.sh mosquitto chromium
@@ -131,7 +133,7 @@ test-browser: $(STAMP)
 # The whole Python suite but the conformance suite, in one command.
 test-python: $(STAMP) worker-go
 	scripts/ensure-system.sh mosquitto chromium
-	cd services && $(PYTEST) -n $(PYTEST_PROCESSES) --ignore=tests/conformance
+	cd services && $(PYTEST) -n $(PYTEST_PROCESSES) --dist loadscope --ignore=tests/conformance
 
 # The Node.js worker's unit tests (its providers against the Python tests' LLM stand-in).
 test-node: $(NODE_STAMP)

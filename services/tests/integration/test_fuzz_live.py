@@ -15,6 +15,8 @@ from support.system import make_system, save_logs, wait_status
 from ai_system.local import LocalSystem
 from ai_system.protocol import EVENT_TASK_ERROR, Topics
 
+# The last test reads what the fuzzing left in the system's logs: the module's tests must run
+# in one process, in order (make test-integration runs pytest-xdist with --dist loadscope).
 pytestmark = pytest.mark.integration
 
 TOPICS = Topics()
