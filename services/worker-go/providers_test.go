@@ -155,72 +155,53 @@ func sameJSON(t *testing.T, got interface{}, want string) bool {
 	return reflect.DeepEqual(got, wanted)
 }
 
-func TestOpenAIGetsTheConversationThenTheQuestion(t *testing.T) {
-	var bodies []map[string]interface{}
-	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var body map[string]interface{}
-		json.NewDecoder(r.Body).Decode(&body)
-		bodies = append(bodies, body)
-		if body["stream"] == true {
-			fmt.Fprint(w, "data: {\"choices\":[{\"delta\":{\"content\":\"Ana\"}}]}\n\ndata: [DONE]\n\n")
-			return
+// Each provider gets the conversation, then the question, in its own form, whole or streamed.
+func TestTheConversationGoesBeforeTheQuestion(t *testing.T) {
+	for _, c := range []struct {
+		provider, field, whole, streamed, want string
+	}{
+		{"openai", "messages",
+			`{"choices":[{"message":{"role":"assistant","content":"Ana"},"finish_reason":"stop"}]}`,
+			"data: {\"choices\":[{\"delta\":{\"content\":\"Ana\"}}]}\n\ndata: [DONE]\n\n",
+			`[{"role":"user","content":"My name is Ana."},{"role":"assistant","content":"Nice to meet you, Ana."},
+			{"role":"user","content":"I live in Lisbon."},{"role":"assistant","content":"A lovely city."},
+			{"role":"user","content":"What is my name?"}]`},
+		{"gemini", "contents",
+			`{"candidates":[{"content":{"parts":[{"text":"Ana"}]},"finishReason":"STOP"}]}`,
+			"data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Ana\"}]},\"finishReason\":\"STOP\"}]}\n\n",
+			`[{"role":"user","parts":[{"text":"My name is Ana."}]},
+			{"role":"model","parts":[{"text":"Nice to meet you, Ana."}]},
+			{"role":"user","parts":[{"text":"I live in Lisbon."}]},
+			{"role":"model","parts":[{"text":"A lovely city."}]},
+			{"role":"user","parts":[{"text":"What is my name?"}]}]`},
+	} {
+		var bodies []map[string]interface{}
+		server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			var body map[string]interface{}
+			json.NewDecoder(r.Body).Decode(&body)
+			bodies = append(bodies, body)
+			if body["stream"] == true || strings.HasSuffix(r.URL.Path, ":streamGenerateContent") {
+				fmt.Fprint(w, c.streamed)
+				return
+			}
+			fmt.Fprint(w, c.whole)
+		}))
+		p := keyed(c.provider, server.URL, "k")
+		for _, onText := range []func(string){nil, func(string) {}} {
+			text, err := p.ask(context.Background(), "What is my name?", conversation, "", onText)
+			if err != nil || text != "Ana" {
+				t.Fatalf("%s: got %q, %v", c.provider, text, err)
+			}
 		}
-		fmt.Fprint(w, `{"choices":[{"message":{"role":"assistant","content":"Ana"},"finish_reason":"stop"}]}`)
-	}))
-	defer server.Close()
-	p := keyed("openai", server.URL, "k")
-	for _, onText := range []func(string){nil, func(string) {}} {
-		text, err := p.ask(context.Background(), "What is my name?", conversation, "", onText)
-		if err != nil || text != "Ana" {
-			t.Fatalf("got %q, %v", text, err)
+		server.Close()
+		if len(bodies) != 2 {
+			t.Fatalf("%s: %d requests", c.provider, len(bodies))
 		}
-	}
-	want := `[{"role":"user","content":"My name is Ana."},{"role":"assistant","content":"Nice to meet you, Ana."},
-		{"role":"user","content":"I live in Lisbon."},{"role":"assistant","content":"A lovely city."},
-		{"role":"user","content":"What is my name?"}]`
-	for i, body := range bodies {
-		if !sameJSON(t, body["messages"], want) {
-			t.Errorf("request %d: messages %v", i, body["messages"])
+		for i, body := range bodies {
+			if !sameJSON(t, body[c.field], c.want) {
+				t.Errorf("%s request %d: %s %v", c.provider, i, c.field, body[c.field])
+			}
 		}
-	}
-	if len(bodies) != 2 {
-		t.Fatalf("%d requests", len(bodies))
-	}
-}
-
-func TestGeminiGetsTheConversationThenTheQuestion(t *testing.T) {
-	var bodies []map[string]interface{}
-	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var body map[string]interface{}
-		json.NewDecoder(r.Body).Decode(&body)
-		bodies = append(bodies, body)
-		answer := `{"candidates":[{"content":{"parts":[{"text":"Ana"}]},"finishReason":"STOP"}]}`
-		if strings.HasSuffix(r.URL.Path, ":streamGenerateContent") {
-			fmt.Fprintf(w, "data: %s\n\n", answer)
-			return
-		}
-		fmt.Fprint(w, answer)
-	}))
-	defer server.Close()
-	p := keyed("gemini", server.URL, "k")
-	for _, onText := range []func(string){nil, func(string) {}} {
-		text, err := p.ask(context.Background(), "What is my name?", conversation, "", onText)
-		if err != nil || text != "Ana" {
-			t.Fatalf("got %q, %v", text, err)
-		}
-	}
-	want := `[{"role":"user","parts":[{"text":"My name is Ana."}]},
-		{"role":"model","parts":[{"text":"Nice to meet you, Ana."}]},
-		{"role":"user","parts":[{"text":"I live in Lisbon."}]},
-		{"role":"model","parts":[{"text":"A lovely city."}]},
-		{"role":"user","parts":[{"text":"What is my name?"}]}]`
-	for i, body := range bodies {
-		if !sameJSON(t, body["contents"], want) {
-			t.Errorf("request %d: contents %v", i, body["contents"])
-		}
-	}
-	if len(bodies) != 2 {
-		t.Fatalf("%d requests", len(bodies))
 	}
 }
 
