@@ -240,10 +240,19 @@ def run(url: str, folder: Path, sessions_count: int, pace: float, drain: float,
 def settle(folder: Path, since: float, timeout: float) -> int:
     """Wait until every question asked before ``since`` has its outcome and an answer came
     after it; print the last status with ``settled`` (exit status 0 either way: the table
-    tells what was lost)."""
+    tells what was lost). Exit status 1 only if the load never wrote its status."""
     deadline = time.time() + timeout
     while True:
-        status = json.loads((folder / "status.json").read_text(encoding="utf-8"))
+        try:
+            status = json.loads((folder / "status.json").read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            # The load, just started in the background, has not connected its sessions yet.
+            if time.time() > deadline:
+                print(f"the load wrote no {folder / 'status.json'} in {timeout:g} s",
+                      file=sys.stderr)
+                return 1
+            time.sleep(1)
+            continue
         oldest = status["oldest_unsettled"]
         settled = ((oldest is None or oldest > since)
                    and (status["last_answer"] or 0) > since)
