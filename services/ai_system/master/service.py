@@ -199,17 +199,14 @@ class MasterService:
     def new_conversation(self, sid: str) -> None:
         """The connection's session starts a new conversation, once recorded. Raises
         QueryRejectedError for a connection without a session."""
-        barrier = threading.Event() if self._journal is not None else None
         with self._lock:
             session_id = self._sessions.session_of(sid)
             if session_id is None:
                 raise QueryRejectedError("This connection has no session; reconnect.",
                                          reason="no_session")
             self._send(self._dispatcher.new_conversation(self._clock(), session_id))
-            if barrier is not None:
-                self._outbox.put(barrier)
-        if barrier is not None:
-            barrier.wait(JOURNAL_WAIT_SECONDS)
+            barrier = self._barrier()
+        self._await_record(barrier, f"the new conversation of session {session_id}")
 
     # --- inputs ------------------------------------------------------------------------
 
@@ -218,7 +215,6 @@ class MasterService:
         """Validate, pace and queue a question from a connection; return its task id once
         it is recorded. Raises QueryRejectedError with a message for the user."""
         task_id = str(uuid.uuid4())
-        barrier = threading.Event() if self._journal is not None else None
         with self._lock:
             now = self._clock()
             try:
@@ -233,11 +229,8 @@ class MasterService:
                 self._dispatcher.counters.rejected[exc.reason] += 1
                 raise
             self._send(effects)
-            if barrier is not None:
-                self._outbox.put(barrier)
-        if barrier is not None and not barrier.wait(JOURNAL_WAIT_SECONDS):
-            log.error("the journal took over %.0f s to record task %s", JOURNAL_WAIT_SECONDS,
-                      task_id)
+            barrier = self._barrier()
+        self._await_record(barrier, f"task {task_id}")
         log.debug("task %s from session %s", task_id, session_id)
         return task_id
 
@@ -391,6 +384,20 @@ class MasterService:
             until = record.delivered_at + self._sessions.recent_ttl
         self._sessions.keep_until(record.session_id, record.event, record.payload,
                                   until - self._wall_offset)
+
+    def _barrier(self) -> threading.Event | None:
+        """Under the lock: an event the outbox sets once what it holds now is journaled
+        (None without a journal)."""
+        if self._journal is None:
+            return None
+        barrier = threading.Event()
+        self._outbox.put(barrier)
+        return barrier
+
+    def _await_record(self, barrier: threading.Event | None, what: str) -> None:
+        """Wait, outside the lock, until the journal has ``what``; past the wait it is stuck."""
+        if barrier is not None and not barrier.wait(JOURNAL_WAIT_SECONDS):
+            log.error("the journal took over %.0f s to record %s", JOURNAL_WAIT_SECONDS, what)
 
     def _send(self, effects: list[Effect]) -> None:
         """Into the outbox; called under the lock, so the outbox order is the lock order."""
