@@ -36,6 +36,7 @@ from typing import Any
 
 from ai_system import cli
 from ai_system.master.kept_secrets import OPERATOR_TOKEN_FILE
+from ai_system.protocol import Topics
 from ai_system.supervisor import RESTART_DELAY_SECONDS, RestartPolicy
 
 LineSink = Callable[[str, str], None]
@@ -213,23 +214,24 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str,
 
 def acl_rules(prefix: str, master_user: str) -> str:
     """The broker's ACL, the same rules as the deployed one
-    (roles/ai_system/templates/mosquitto.acl.j2)."""
+    (roles/ai_system/templates/mosquitto.acl.j2), on the protocol's topics."""
+    topics = Topics(prefix)
     return (
         "# Every account: announce, report and log; read only its own task topic (%c is the\n"
         "# client id, which is the worker id) and the master's status.\n"
-        f"pattern write {prefix}/workers/register\n"
-        f"pattern write {prefix}/workers/status\n"
-        f"pattern write {prefix}/logs\n"
-        f"pattern read {prefix}/workers/%c/tasks\n"
-        f"pattern read {prefix}/master/status\n"
+        f"pattern write {topics.register}\n"
+        f"pattern write {topics.status}\n"
+        f"pattern write {topics.logs}\n"
+        f"pattern read {topics.tasks('%c')}\n"
+        f"pattern read {topics.master_status}\n"
         "\n"
         "# The master: hands out tasks, hears registrations, status and logs, announces itself.\n"
         f"user {master_user}\n"
-        f"topic write {prefix}/workers/+/tasks\n"
-        f"topic read {prefix}/workers/register\n"
-        f"topic read {prefix}/workers/status\n"
-        f"topic read {prefix}/logs\n"
-        f"topic readwrite {prefix}/master/status\n"
+        f"topic write {topics.all_tasks}\n"
+        f"topic read {topics.register}\n"
+        f"topic read {topics.status}\n"
+        f"topic read {topics.logs}\n"
+        f"topic readwrite {topics.master_status}\n"
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import queue
 import re
@@ -31,6 +32,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 ROOT = Path(__file__).resolve().parents[2]
 ROLE = ROOT / "roles" / "ai_system"
+SCHEMA = ROOT / "protos" / "mqtt.schema.json"
 sys.path.insert(0, str(ROOT / "plugins" / "filter"))
 
 from mosquitto_passwd import mosquitto_passwd, mosquitto_passwd_file  # noqa: E402
@@ -122,6 +124,8 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, int]]
         ansible_managed="test",
         __ai_system_mqtt_ports=ports,
         __ai_system_mosquitto_paths={"config_dir": str(workdir), "secrets_dir": str(workdir)},
+        # What the role's lookup reads: the protocol's topics.
+        __ai_system_mqtt_topics=json.loads(SCHEMA.read_text())["x-topics"],
     )
     assert variables["ai_system_mosquitto_persistence"] is False
     (workdir / "acl").write_text(_render("mosquitto.acl.j2", variables))

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import jinja2
 import pytest
+from support.contract import SCHEMA
 from support.ports import free_port
 
 from ai_system import local
@@ -18,7 +19,8 @@ TEMPLATE = Path(__file__).resolve().parents[3] / "roles/ai_system/templates/mosq
 @pytest.mark.parametrize("prefix", ["upb", "lab/ai"])
 def test_the_local_acl_is_the_roles_acl(prefix: str) -> None:
     deployed = jinja2.Template(TEMPLATE.read_text(), keep_trailing_newline=True).render(
-        ai_system_topic_prefix=prefix, ai_system_mqtt_master_username=MASTER_ACCOUNT)
+        ai_system_topic_prefix=prefix, ai_system_mqtt_master_username=MASTER_ACCOUNT,
+        __ai_system_mqtt_topics=SCHEMA["x-topics"])
     assert acl_rules(prefix, MASTER_ACCOUNT).strip() == deployed.strip()
 
 
