@@ -8,18 +8,23 @@ import edu.upb.aisystem.worker.rpc.TaskResult;
 import edu.upb.aisystem.worker.rpc.WorkerCallbackGrpc;
 import edu.upb.aisystem.worker.work.StopSignal;
 import io.grpc.CallOptions;
-import io.grpc.ChannelCredentials;
 import io.grpc.Context;
-import io.grpc.Grpc;
-import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
 import io.grpc.MethodDescriptor;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
-import io.grpc.TlsChannelCredentials;
+import io.grpc.netty.NettyChannelBuilder;
+import io.netty.handler.ssl.Java9AlpnClientContext;
+import io.netty.handler.ssl.SslContext;
 import io.grpc.stub.ClientCalls;
-import java.io.File;
 import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.GeneralSecurityException;
+import java.security.KeyStore;
+import java.security.cert.Certificate;
+import java.security.cert.CertificateFactory;
 import java.time.Duration;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -29,6 +34,8 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
+import javax.net.ssl.SSLContext;
+import javax.net.ssl.TrustManagerFactory;
 
 /**
  * Returns results to the master over gRPC, only to GRPC_ENDPOINTS: one long-lived channel each,
@@ -61,16 +68,41 @@ public final class ResultSender implements AutoCloseable {
         this.log = log;
         this.timeout = settings.grpcTimeout();
         this.backoffs = settings.resultBackoffs();
-        ChannelCredentials credentials = InsecureChannelCredentials.create();
+        SslContext tls = null;
         if (!settings.grpcTlsCaFile().isEmpty()) {
-            // Checks the master's certificate against the CA and its name against the host dialled.
-            credentials = TlsChannelCredentials.newBuilder()
-                    .trustManager(new File(settings.grpcTlsCaFile())).build();
+            // Checks the master's certificate against the CA, and gRPC checks its name against
+            // the host dialled.
+            tls = Java9AlpnClientContext.forHttp2(trusting(settings.grpcTlsCaFile()));
         }
         for (String endpoint : settings.grpcEndpoints()) {
             String target = settings.grpcConnectTo().isEmpty() ? endpoint : settings.grpcConnectTo();
+            NettyChannelBuilder builder = NettyChannelBuilder.forTarget(target);
+            if (tls == null) {
+                builder.usePlaintext();
+            } else {
+                builder.sslContext(tls);
+            }
             // Channels connect lazily, on the first call.
-            channels.put(endpoint, Grpc.newChannelBuilder(target, credentials).build());
+            channels.put(endpoint, builder.build());
+        }
+    }
+
+    /** A JDK TLS context trusting the CA certificates of a PEM file. */
+    static SSLContext trusting(String caFile) throws IOException {
+        try (InputStream in = Files.newInputStream(Path.of(caFile))) {
+            KeyStore store = KeyStore.getInstance(KeyStore.getDefaultType());
+            store.load(null, null);
+            int index = 0;
+            for (Certificate certificate : CertificateFactory.getInstance("X.509").generateCertificates(in)) {
+                store.setCertificateEntry("ca-" + index++, certificate);
+            }
+            TrustManagerFactory trust = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
+            trust.init(store);
+            SSLContext context = SSLContext.getInstance("TLS");
+            context.init(null, trust.getTrustManagers(), null);
+            return context;
+        } catch (GeneralSecurityException e) {
+            throw new IOException(caFile + ": " + e.getMessage(), e);
         }
     }
 
