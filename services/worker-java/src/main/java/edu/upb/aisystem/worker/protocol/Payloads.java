@@ -81,7 +81,8 @@ public final class Payloads {
                 throw new MalformedPayloadException("payload is not JSON: extra data after the value");
             }
         } catch (IOException | JsonParseException | IllegalStateException | NumberFormatException e) {
-            String reason = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
+            String reason = e.getMessage() == null ? e.getClass().getSimpleName()
+                    : e.getMessage().replace("Use JsonReader.setLenient(true) to accept malformed JSON", "malformed JSON");
             throw new MalformedPayloadException("payload is not JSON: " + reason);
         }
         if (element == null || !element.isJsonObject()) {
