@@ -18,10 +18,11 @@ NODE_STAMP := $(NODE_WORKER)/node_modules/.installed
 NODE_WORKER_CMD := node $(abspath $(NODE_WORKER))/src/main.js
 NODE_HEALTH_CMD := node $(abspath $(NODE_WORKER))/src/health.js
 GO_WORKER_CMD := $(abspath services/worker-go/ai-worker-go)
+JAVA_WORKER_CMD := $(abspath services/worker-java/ai-worker-java)
 
 .PHONY: help run test check system venv node-deps protos check-protos lint lint-node lint-all \
-        test-unit test-integration test-browser test-python test-go test-node test-conformance \
-        worker-go test-ansible lab-images test-molecule bench bench-compare bench-scale \
+        test-unit test-integration test-browser test-python test-go test-java test-node \
+        test-conformance worker-go worker-java test-ansible lab-images test-molecule bench bench-compare bench-scale \
         bench-converge deploy verify status scale logs update rollback stop backup restore \
         teardown clean
 
@@ -30,6 +31,7 @@ help:
 	@echo "make check         before every commit: lint, types, unit and integration tests (a few minutes)"
 	@echo "make test          everything: check, browser, conformance, Ansible checks, the Molecule lab"
 	@echo "make worker-go     the Go worker, services/worker-go/ai-worker-go (Debian's Go packages)"
+	@echo "make worker-java   the Java worker, services/worker-java/ai-worker-java (Debian's JDK and libraries)"
 	@echo "make bench         throughput and overhead latency benchmark (writes bench/results/)"
 	@echo "make bench-compare the same load on Celery + Redis and on this system: tasks/s, ratio"
 	@echo "make bench-scale   throughput by worker count; the master's memory with 1,000 sessions, 10,000 queued"
@@ -80,7 +82,7 @@ check:
 
 # What the tests need from Debian's packages, in one apt transaction (make check needs no
 # Chromium or Docker: it sets SYSTEM_COMPONENTS to the rest).
-SYSTEM_COMPONENTS ?= mosquitto chromium docker go node
+SYSTEM_COMPONENTS ?= mosquitto chromium docker go node java
 system:
 	scripts/ensure-system.sh $(SYSTEM_COMPONENTS)
 
@@ -114,7 +116,7 @@ check-protos: $(STAMP)
 PYTEST_PROCESSES ?= 4
 PYTEST := pytest -p no:cacheprovider
 
-test-unit: $(STAMP) test-node test-go
+test-unit: $(STAMP) test-node test-go test-java
 	scripts/ensure-system.sh mosquitto
 	cd services && $(PYTEST) -n $(PYTEST_PROCESSES) tests/unit
 
@@ -141,7 +143,7 @@ test-node: $(NODE_STAMP)
 
 # The same contract checks against each worker: a real broker and master, the worker as a
 # command (WORKER_CMD; see protos/README.md to run them against your own worker).
-test-conformance: $(STAMP) $(NODE_STAMP) worker-go
+test-conformance: $(STAMP) $(NODE_STAMP) worker-go worker-java
 	scripts/ensure-system.sh mosquitto
 	@echo "==> conformance: the Python worker"
 	cd services && WORKER_CMD= WORKER_HEALTH_CMD= $(PYTEST) -n $(PYTEST_PROCESSES) tests/conformance
@@ -150,6 +152,9 @@ test-conformance: $(STAMP) $(NODE_STAMP) worker-go
 	  $(PYTEST) -n $(PYTEST_PROCESSES) tests/conformance
 	@echo "==> conformance: the Go worker"
 	cd services && WORKER_CMD="$(GO_WORKER_CMD)" WORKER_HEALTH_CMD="$(GO_WORKER_CMD) -health" \
+	  $(PYTEST) -n $(PYTEST_PROCESSES) tests/conformance
+	@echo "==> conformance: the Java worker"
+	cd services && WORKER_CMD="$(JAVA_WORKER_CMD)" WORKER_HEALTH_CMD="$(JAVA_WORKER_CMD) -health" \
 	  $(PYTEST) -n $(PYTEST_PROCESSES) tests/conformance
 
 # --- the Go worker -----------------------------------------------------------------------
@@ -161,6 +166,16 @@ worker-go:
 test-go:
 	scripts/ensure-system.sh go
 	services/worker-go/build.sh --check
+
+# --- the Java worker ---------------------------------------------------------------------
+# Jars compiled against Debian's Java libraries, offline; services/worker-java/build.sh says how.
+worker-java:
+	scripts/ensure-system.sh java
+	services/worker-java/build.sh
+
+test-java:
+	scripts/ensure-system.sh java
+	services/worker-java/build.sh --check
 
 test-ansible: $(STAMP)
 	scripts/check-ansible.sh
@@ -174,7 +189,7 @@ lab-images: $(STAMP)
 
 # SCENARIOS=swarm (or default) runs one; scripts/run-tests.py runs them side by side.
 test-molecule: $(STAMP) $(NODE_STAMP)
-	scripts/ensure-system.sh docker go
+	scripts/ensure-system.sh docker go java
 	scripts/test-molecule.sh $(SCENARIOS)
 
 bench: $(STAMP) $(NODE_STAMP) worker-go
@@ -195,7 +210,7 @@ bench-compare: $(STAMP) $(BENCH_STAMP)
 # site.yml on four Docker-in-Docker hosts with the lab inventory's variables: from bare hosts to
 # an answered chat, then again with nothing to change (bench/converge.py).
 bench-converge: lab-images
-	scripts/ensure-system.sh go node
+	scripts/ensure-system.sh go node java
 	$(BIN)/python bench/converge.py $(BENCH_OPTS)
 
 $(BENCH_STAMP): $(STAMP) bench/requirements.txt services/constraints.txt
@@ -230,4 +245,5 @@ scale: $(STAMP)
 clean:
 	rm -rf $(VENV) test-artifacts services/wheelhouse upb-ai_system-*.tar.gz \
 	  services/nodehouse services/worker-go/.gopath services/worker-go/ai-worker-go \
+	  services/worker-java/build \
 	  $(NODE_WORKER)/node_modules

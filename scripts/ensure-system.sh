@@ -5,6 +5,7 @@
 #   scripts/ensure-system.sh mosquitto chromium docker   (make test)
 #   scripts/ensure-system.sh go                   (make worker-go: Go, gRPC, Paho, protoc)
 #   scripts/ensure-system.sh node                 (the Node.js worker: npm ci)
+#   scripts/ensure-system.sh java                 (make worker-java: the JDK, gRPC, MQTT, JUnit)
 #   scripts/ensure-system.sh mosquitto redis      (make bench-compare: Celery's broker)
 set -euo pipefail
 
@@ -17,6 +18,9 @@ declare -A packages=(
   # prometheus-client-golang serves its /metrics.
   [go]="golang-go golang-google-grpc-dev golang-github-golang-protobuf-1-5-dev golang-github-eclipse-paho.mqtt.golang-dev golang-google-protobuf-dev golang-github-prometheus-client-golang-dev protobuf-compiler protoc-gen-go protoc-gen-go-grpc"
   [node]="nodejs npm"
+  # The Java worker compiles against the single jars these put in /usr/share/java (Debian has
+  # no Eclipse Paho for Java: fusesource's mqtt-client instead); junit5 runs its unit tests.
+  [java]="default-jdk-headless protobuf-compiler protobuf-compiler-grpc-java-plugin libgrpc-java libnetty-java libperfmark-java libprotobuf-java libmqtt-client-java libgoogle-gson-java libgeronimo-annotation-1.3-spec-java junit5"
   [redis]="redis-server"
 )
 declare -A probes=(
@@ -26,6 +30,7 @@ declare -A probes=(
   # Several pieces: any one missing installs them all (only golang/protobuf 1.5 has internal/).
   [go]="/usr/bin/go /usr/bin/protoc-gen-go-grpc /usr/share/gocode/src/github.com/eclipse/paho.mqtt.golang /usr/share/gocode/src/github.com/golang/protobuf/internal /usr/share/gocode/src/github.com/prometheus/client_golang/prometheus/promhttp"
   [node]=/usr/bin/npm
+  [java]="/usr/bin/javac /usr/bin/grpc_java_plugin /usr/share/java/grpc-netty.jar /usr/share/java/mqtt-client.jar /usr/share/java/gson.jar /usr/share/java/geronimo-annotation-1.3-spec.jar /usr/share/java/junit-platform-console-standalone.jar"
   [redis]=/usr/bin/redis-server
 )
 

@@ -49,10 +49,11 @@ STAGES = (
     Stage("venv", "venv", about="the controller's and the tests' Python tools in .venv"),
     Stage("node-deps", "node-deps", ("system",), "the Node.js worker's npm packages"),
     Stage("worker-go", "worker-go", ("system",), "the Go worker's binary"),
+    Stage("worker-java", "worker-java", ("system",), "the Java worker's jars"),
     Stage("lint", "lint-all", ("venv", "node-deps"),
           "ruff, mypy --strict, eslint, the gRPC stubs, yamllint"),
-    Stage("unit", "test-unit", ("venv", "node-deps", "worker-go"),
-          "the Python, Node.js and Go unit tests"),
+    Stage("unit", "test-unit", ("venv", "node-deps", "worker-go", "worker-java"),
+          "the Python, Node.js, Go and Java unit tests"),
     Stage("lab-images", "lab-images", ("venv", "system"),
           "the lab's node images and the hub images' stand-ins, on the host's Docker"),
     # The longest stage, so it starts first: the others fit beside it.
@@ -62,15 +63,15 @@ STAGES = (
           "real Mosquitto, gRPC and Socket.IO: master and worker processes"),
     Stage("browser", "test-browser", ("integration",), "headless Chromium drives the chat"),
     Stage("conformance", "test-conformance", ("integration",),
-          "the protocol's promises against the Python, Node.js and Go workers"),
+          "the protocol's promises against the Python, Node.js, Go and Java workers"),
     Stage("ansible", "test-ansible", ("lint",),
           "ansible-lint, syntax, the broker's accounts, the collection build"),
     Stage("lab-single", "test-molecule SCENARIOS=default", ("lab-images", "lint", "unit"),
           "Molecule default: the docker role on a bare host, site.yml on one node"),
 )
-CHECK = ("system", "venv", "node-deps", "worker-go", "lint", "unit", "integration")
+CHECK = ("system", "venv", "node-deps", "worker-go", "worker-java", "lint", "unit", "integration")
 # What the check's stages need from Debian (make system installs these; make test's, all).
-CHECK_SYSTEM = "mosquitto go node"
+CHECK_SYSTEM = "mosquitto go node java"
 # Lines of a stage's output shown as progress while it runs.
 PROGRESS = re.compile(r"^==> ")
 
