@@ -1,20 +1,23 @@
 """The operator's live dashboard: /dashboard and its Socket.IO namespace, behind a login.
 
 The operator signs in with the operator token (OPERATOR_TOKEN, or the one the master keeps in
-STATE_DIR); the master answers with an HttpOnly cookie that the page and its Socket.IO
-connection carry. Every second the master pushes the workers, the queue, the counters, the
-recent tasks and what is new in the charts and the log to every signed-in page.
+STATE_DIR); the master answers with an HttpOnly cookie naming a session of its own, which the
+page and its Socket.IO connection carry. A session ends on signing out, after twelve hours, or
+when the master restarts (the operator signs in again). Every second the master pushes the
+workers, the queue, the counters, the recent tasks and what is new in the charts and the log
+to every signed-in page.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
+import secrets
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
+from cachetools import TTLCache
 from flask import Flask, Response, make_response, redirect, render_template, request
 from flask_socketio import SocketIO, emit, join_room
 from socketio.exceptions import ConnectionRefusedError  # flask_socketio's, not in its stubs
@@ -27,25 +30,43 @@ NAMESPACE = "/dashboard"
 COOKIE = "ai_operator"
 EVENT_STATE = "dashboard-state"
 PUSH_SECONDS = 1.0
+# How long a sign-in lasts, and how many signed-in browsers the master keeps at most (the
+# oldest session ends first beyond that).
+OPERATOR_SESSION_SECONDS = 12 * 3600
+OPERATOR_SESSIONS = 100
 _ROOM = "operators"
 
 Health = Callable[[], dict[str, Any]]
 
 
 class OperatorAuth:
-    """The operator token, and the cookie that stands for it once signed in."""
+    """The operator token, and the sessions it opens: each a random id the cookie carries."""
 
-    def __init__(self, token: str) -> None:
+    def __init__(self, token: str, clock: Callable[[], float] = time.monotonic) -> None:
         self._token = token.encode()
-        self.cookie = hmac.new(self._token, b"ai-system operator", hashlib.sha256).hexdigest()
+        self._sessions: TTLCache[str, bool] = TTLCache(
+            maxsize=OPERATOR_SESSIONS, ttl=OPERATOR_SESSION_SECONDS, timer=clock)
+        self._lock = threading.Lock()
         # Guessing the token from one address: a handful of tries a minute.
         self.attempts = RateLimiter(per_minute=6, burst=5)
 
     def check_token(self, given: str) -> bool:
         return hmac.compare_digest(given.encode(), self._token)
 
+    def open_session(self) -> str:
+        """A new session's id, for the cookie."""
+        session = secrets.token_urlsafe(32)
+        with self._lock:
+            self._sessions[session] = True
+        return session
+
     def check_cookie(self, given: str | None) -> bool:
-        return bool(given) and hmac.compare_digest(str(given), self.cookie)
+        with self._lock:
+            return bool(given) and self._sessions.get(str(given), False)
+
+    def close_session(self, given: str | None) -> None:
+        with self._lock:
+            self._sessions.pop(str(given), None)
 
 
 class _Pusher:
@@ -119,11 +140,13 @@ def register_dashboard(app: Flask, socketio: SocketIO, service: MasterService, h
         if not auth.check_token(request.form.get("token", "").strip()):
             return login_page("That is not the operator token.", 401)
         response = redirect("/dashboard", code=303)
-        response.set_cookie(COOKIE, auth.cookie, httponly=True, samesite="Strict")
+        response.set_cookie(COOKIE, auth.open_session(), max_age=OPERATOR_SESSION_SECONDS,
+                            httponly=True, samesite="Strict")
         return response
 
     @app.post("/dashboard/logout")
     def logout() -> BaseResponse:
+        auth.close_session(request.cookies.get(COOKIE))
         response = redirect("/dashboard", code=303)
         response.delete_cookie(COOKIE)
         return response

@@ -20,6 +20,8 @@ from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
+from cachetools import FIFOCache
+
 from ai_system.master.conversations import Conversations
 from ai_system.master.fairqueue import FairQueue
 from ai_system.master.journal import ConversationStart, Record, TaskRecord, Turn
@@ -334,7 +336,6 @@ class Dispatcher:
         # A task handed to a worker that died unnoticed comes back this soon, not at the
         # deadline.
         self._ack_timeout = ack_timeout
-        self._finished_memory = finished_memory
         # Replaced containers come back under new ids: the old ones leave /api/status.
         self._forget_offline_after = forget_offline_after
         # time.time() - time.monotonic(): messages and the journal carry wall-clock times.
@@ -353,7 +354,7 @@ class Dispatcher:
         self._last_answer: float | None = None  # when the last answer came (monotonic)
         # Recently finished task ids and their tokens, so a late or repeated result is
         # recognised (and a forged one still refused).
-        self._finished: OrderedDict[str, str] = OrderedDict()
+        self._finished: FIFOCache[str, str] = FIFOCache(maxsize=finished_memory)
         # Without one, every question goes alone.
         self._conversations = (conversations if conversations is not None
                                else Conversations(max_turns=0, max_chars=0, ttl=0))
@@ -626,7 +627,7 @@ class Dispatcher:
         finished: list[TaskRecord] = []
         for record in records:
             if record.state == "finished":
-                self._remember_finished(record.task_id, record.result_token)
+                self._finished[record.task_id] = record.result_token
                 finished.append(record)
                 continue
             task = Task(task_id=record.task_id, session_id=record.session_id,
@@ -877,7 +878,7 @@ class Dispatcher:
         self._pending[task.session_id] -= 1
         if self._pending[task.session_id] <= 0:
             del self._pending[task.session_id]
-        self._remember_finished(task.task_id, task.result_token)
+        self._finished[task.task_id] = task.result_token
         record = TaskRecord(
             task_id=task.task_id, session_id=task.session_id, query="",
             request_id=task.request_id, result_token=task.result_token,
@@ -885,11 +886,6 @@ class Dispatcher:
             attempt=task.attempt, state="finished", worker_id=task.worker_id,
             finished_at=self._wall(now), event=outcome.event, payload=outcome.payload())
         return [Persist(record), outcome]
-
-    def _remember_finished(self, task_id: str, token: str) -> None:
-        self._finished[task_id] = token
-        if len(self._finished) > self._finished_memory:
-            self._finished.popitem(last=False)
 
     def _persist(self, task: Task, worker: Worker | None = None) -> Persist:
         """The journal's copy of a queued or assigned task (a delayed one counts as queued)."""

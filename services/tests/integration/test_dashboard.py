@@ -68,6 +68,28 @@ def test_the_dashboard_is_closed_to_anyone_without_the_operator_token(
         dashboard_client(shared_system, "ai_operator=forged-cookie-value")
 
 
+def sign_out(system: LocalSystem, cookie: str) -> int:
+    request = urllib.request.Request(f"{system.url}/dashboard/logout", data=b"",
+                                     headers={"Cookie": cookie})
+    try:
+        with urllib.request.build_opener(_NoRedirect).open(request, timeout=5) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_signing_out_ends_the_session_its_cookie_named(shared_system: LocalSystem) -> None:
+    _, kept = sign_in(shared_system, operator_token(shared_system))
+    _, other = sign_in(shared_system, operator_token(shared_system))
+    assert kept != other  # each sign-in is a session of its own
+    assert sign_out(shared_system, kept) == 303
+    # A copy of the cookie kept after signing out opens nothing; the other browser stays in.
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        dashboard_client(shared_system, kept)
+    client, _ = dashboard_client(shared_system, other)
+    client.disconnect()
+
+
 def test_guessing_the_token_is_slowed_down(system_factory: SystemFactory) -> None:
     system = system_factory(workers=1)
     codes = [sign_in(system, f"guess-{n}")[0] for n in range(6)]

@@ -42,6 +42,12 @@ def test_a_token_for_one_session_does_not_fit_another() -> None:
     assert tokens.session_of(f"{second}.{mac}") is None
 
 
+def test_a_token_issued_by_an_earlier_release_still_resumes_its_session() -> None:
+    # Browsers keep their token across an upgrade of the master: its format must not change.
+    issued = "5b1f0c52-0d55-4c1e-9a51-3f7f0f1a2b3c.G6M-sXFlGmTkhUdMzZR1NKGVRKJDUoTEZ7_3Uistpms"
+    assert SessionTokens(b"secret").session_of(issued) == "5b1f0c52-0d55-4c1e-9a51-3f7f0f1a2b3c"
+
+
 def test_another_secret_does_not_recognise_the_token() -> None:
     _, token = SessionTokens(b"one").new_session()
     assert SessionTokens(b"two").session_of(token) is None

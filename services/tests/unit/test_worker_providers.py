@@ -89,9 +89,10 @@ class ScriptedProvider(KeyedProvider[str]):
 
     def __init__(self, pool: KeyPool, limited: set[str], bad: frozenset[str] = frozenset()) -> None:
         super().__init__(Endpoint("scripted", "m", "", 1.0), pool)
-        self.limited, self.bad, self.used = limited, bad, []
+        self.limited, self.bad, self.used, self.made = limited, bad, [], []
 
     def _make_client(self, key: str) -> str:
+        self.made.append(key)
         return f"client-for-{key}"
 
     def _complete(self, client: str, query: str, history: object, key: str,
@@ -112,6 +113,20 @@ def test_429_moves_to_the_next_key_and_cools_the_first() -> None:
     provider.ask("q")
     provider.ask("q")
     assert provider.used == ["k1", "k2", "k3", "k2"]
+
+
+def test_one_sdk_client_per_key_and_only_the_most_recent_users_keys_are_kept() -> None:
+    provider = ScriptedProvider(KeyPool(["k1"], 60), limited=set())
+    provider.ask("q")
+    provider.ask("q")
+    assert provider.made == ["k1"]  # made once, then reused
+    # Every user key typed in the chat gets a client; the least recently used go beyond 32.
+    for n in range(32):
+        provider.ask("q", user_key=f"user-{n}")
+    provider.ask("q", user_key="user-0")
+    assert provider.made.count("user-0") == 1  # k1 left, user-0 stayed
+    provider.ask("q")
+    assert provider.made.count("k1") == 2
 
 
 def test_429_on_every_key_is_a_quota_error() -> None:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
+
+from cachetools import LRUCache
 
 from ai_system.protocol import ChatMessage
 from ai_system.worker.providers.errors import (
@@ -69,7 +70,7 @@ class KeyedProvider(Provider, Generic[ClientT]):
         self.model = endpoint.model
         self.endpoint = endpoint
         self._pool = pool
-        self._clients: OrderedDict[str, ClientT] = OrderedDict()
+        self._clients: LRUCache[str, ClientT] = LRUCache(maxsize=_CLIENT_CACHE_SIZE)
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -115,12 +116,8 @@ class KeyedProvider(Provider, Generic[ClientT]):
     def _client(self, key: str) -> ClientT:
         with self._lock:
             client = self._clients.get(key)
-            if client is not None:
-                self._clients.move_to_end(key)
-                return client
-        client = self._make_client(key)
-        with self._lock:
-            self._clients[key] = client
-            if len(self._clients) > _CLIENT_CACHE_SIZE:
-                self._clients.popitem(last=False)
+        if client is None:
+            client = self._make_client(key)
+            with self._lock:
+                self._clients[key] = client
         return client
