@@ -35,15 +35,9 @@ from typing import Any
 
 import celery_peer
 import run
-from ai_system.local import (
-    LocalSystem,
-    ManagedProcess,
-    StartupError,
-    find_program,
-    free_port,
-    port_open,
-    wait_until,
-)
+from ai_system.local.ports import free_port, port_open
+from ai_system.local.processes import ManagedProcess, StartupError, find_program, wait_until
+from ai_system.local.system import LocalSystem
 from loadgen import CONNECT_TIMEOUT_SECONDS, DRAIN_SECONDS, QUESTION
 
 # As loadgen.py's --answer-timeout: a question unanswered this long counts as an error.

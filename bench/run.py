@@ -35,7 +35,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from ai_system.local import LocalConfig, LocalSystem, StartupError, free_port
+from ai_system.local.ports import free_port
+from ai_system.local.processes import StartupError
+from ai_system.local.system import LocalConfig, LocalSystem
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent

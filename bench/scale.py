@@ -32,7 +32,8 @@ from typing import Any
 
 import run
 import socketio
-from ai_system.local import LocalSystem, StartupError
+from ai_system.local.processes import StartupError
+from ai_system.local.system import LocalSystem
 from loadgen import CONNECT_TIMEOUT_SECONDS, QUESTION
 
 CONNECTS_AT_ONCE = 50  # concurrent connection handshakes, so the master is not stormed

@@ -1,7 +1,7 @@
 """Fixtures shared by every test: free ports, whole local systems, artifact paths.
 
-A system is the real thing (``ai_system.local.LocalSystem``): Mosquitto, ``ai-master`` and
-``ai-worker`` processes on free ports. Workers run the offline provider with short
+A system is the real thing (``ai_system.local.system.LocalSystem``): Mosquitto, ``ai-master``
+and ``ai-worker`` processes on free ports. Workers run the offline provider with short
 simulated work, so queueing is visible and the suite stays quick. When a test fails, the
 children's output is written to test-artifacts/logs/.
 """
@@ -15,12 +15,12 @@ import pytest
 from support import ports
 from support.system import ARTIFACTS, SystemFactory, make_system, save_logs
 
-from ai_system import local
-from ai_system.local import LocalSystem
+from ai_system.local import system as local_system
+from ai_system.local.system import LocalSystem
 
 # The launcher picks its children's metrics ports itself: from this process's block too, so
 # that pytest processes running side by side never share one (support/ports.py).
-local.free_port = ports.free_port
+local_system.free_port = ports.free_port
 
 FAILED = pytest.StashKey[bool]()
 

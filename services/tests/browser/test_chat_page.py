@@ -15,7 +15,7 @@ from support.browser import chromium
 from support.llm_stand_in import StandIn
 from support.system import SystemFactory, wait_status
 
-from ai_system.local import LocalSystem
+from ai_system.local.system import LocalSystem
 
 pytestmark = pytest.mark.browser
 

@@ -27,7 +27,8 @@ from support.system import wait_status
 from support.tls import CertificateAuthority
 from support.worker import FakeMaster, Harness, TlsMosquitto
 
-from ai_system.local import online_workers, wait_until
+from ai_system.local.api import online_workers
+from ai_system.local.processes import wait_until
 from ai_system.protocol import ERROR_KINDS, LOG_LEVELS, ChatMessage, MasterStatus, now_ms
 
 pytestmark = pytest.mark.integration

@@ -9,7 +9,8 @@ import pytest
 from support.ports import free_port
 from support.system import wait_idle
 
-from ai_system.local import LocalSystem, find_program
+from ai_system.local.processes import find_program
+from ai_system.local.system import LocalSystem
 
 pytestmark = pytest.mark.integration
 

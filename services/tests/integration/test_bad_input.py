@@ -8,7 +8,7 @@ from support.chat import ChatClient
 from support.mqtt import probe_as
 from support.system import wait_idle
 
-from ai_system.local import LocalSystem
+from ai_system.local.system import LocalSystem
 from ai_system.protocol import Topics
 from ai_system.rpc import worker_callback_pb2, worker_callback_pb2_grpc
 

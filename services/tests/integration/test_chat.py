@@ -6,7 +6,7 @@ import pytest
 from support.chat import ChatClient
 from support.system import SIMULATED_SECONDS, SystemFactory, wait_idle, wait_status
 
-from ai_system.local import LocalSystem
+from ai_system.local.system import LocalSystem
 from ai_system.protocol import EVENT_AI_RESPONSE, EVENT_TASK_ERROR, EVENT_TASK_QUEUED
 
 pytestmark = pytest.mark.integration

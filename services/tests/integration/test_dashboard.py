@@ -13,7 +13,8 @@ import socketio
 from support.chat import ChatClient
 from support.system import SystemFactory, wait_idle
 
-from ai_system.local import LocalSystem, wait_until
+from ai_system.local.processes import wait_until
+from ai_system.local.system import LocalSystem
 
 pytestmark = pytest.mark.integration
 

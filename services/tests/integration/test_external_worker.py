@@ -10,7 +10,7 @@ from support.ports import free_port
 from support.system import GO_WORKER, SystemFactory, wait_status
 from support.tls import CertificateAuthority
 
-from ai_system.local import online_workers
+from ai_system.local.api import online_workers
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ from support.fuzz import json_values, objects, payloads
 from support.mqtt import MqttProbe, probe_as
 from support.system import make_system, save_logs, wait_status
 
-from ai_system.local import LocalSystem
+from ai_system.local.system import LocalSystem
 from ai_system.protocol import EVENT_TASK_ERROR, Topics
 
 # The last test reads what the fuzzing left in the system's logs: the module's tests must run

@@ -12,7 +12,9 @@ from support.llm_stand_in import StandIn
 from support.mqtt import probe_as
 from support.system import GO_WORKER, SystemFactory, wait_status
 
-from ai_system.local import LocalSystem, ManagedProcess, online_workers
+from ai_system.local.api import online_workers
+from ai_system.local.processes import ManagedProcess
+from ai_system.local.system import LocalSystem
 from ai_system.protocol import EVENT_AI_CHUNK, EVENT_AI_RESPONSE, EVENT_TASK_ERROR, Topics
 
 GO_ID = "go-worker-local-1"

@@ -16,7 +16,9 @@ from support.chat import ChatClient
 from support.ports import free_port
 from support.system import hermetic_env
 
-from ai_system.local import ManagedProcess, http_json, port_open, wait_until
+from ai_system.local.api import http_json
+from ai_system.local.ports import port_open
+from ai_system.local.processes import ManagedProcess, wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from support.chat import ChatClient
 from support.system import SystemFactory, wait_idle
 
-from ai_system.local import http_json
+from ai_system.local.api import http_json
 
 pytestmark = pytest.mark.integration
 

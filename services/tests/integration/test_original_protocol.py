@@ -31,7 +31,10 @@ from support.chat import ChatClient
 from support.ports import free_port
 from support.system import GO_WORKER, SystemFactory, wait_status
 
-from ai_system.local import WORKER_ACCOUNT, LocalSystem, online_workers, wait_until
+from ai_system.local.api import online_workers
+from ai_system.local.broker import WORKER_ACCOUNT
+from ai_system.local.processes import wait_until
+from ai_system.local.system import LocalSystem
 from ai_system.protocol import Topics
 
 pytestmark = [

@@ -22,7 +22,9 @@ from support.llm_stand_in import StandIn
 from support.mqtt import probe_as
 from support.system import SystemFactory, wait_idle
 
-from ai_system.local import WORKER_ACCOUNT, LocalSystem, wait_until
+from ai_system.local.broker import WORKER_ACCOUNT
+from ai_system.local.processes import wait_until
+from ai_system.local.system import LocalSystem
 from ai_system.protocol import EVENT_AI_RESPONSE, EVENT_TASK_ERROR, TaskMessage, Topics
 from ai_system.rpc import worker_callback_pb2 as pb
 from ai_system.rpc import worker_callback_pb2_grpc as pb_grpc

@@ -10,7 +10,7 @@ from support.chat import ChatClient
 from support.mqtt import MqttProbe, probe_as
 from support.system import SystemFactory, wait_idle, wait_status
 
-from ai_system.local import online_workers
+from ai_system.local.api import online_workers
 from ai_system.protocol import EVENT_AI_RESPONSE, EVENT_SESSION, EVENT_TASK_ERROR, Topics
 
 pytestmark = pytest.mark.integration

@@ -22,16 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ai_system.local import (
-    MASTER_ACCOUNT,
-    WORKER_ACCOUNT,
-    LocalConfig,
-    LocalSystem,
-    ManagedProcess,
-    find_program,
-    online_workers,
-    wait_until,
-)
+from ai_system.local.api import online_workers
+from ai_system.local.broker import MASTER_ACCOUNT, WORKER_ACCOUNT
+from ai_system.local.processes import ManagedProcess, find_program, wait_until
+from ai_system.local.system import LocalConfig, LocalSystem
 from ai_system.protocol import ChatMessage, TaskMessage, Topics, WorkerStatus
 from support.mqtt import MqttProbe, probe_as
 from support.ports import free_port
@@ -119,9 +113,9 @@ class Worker:
 
 @dataclass
 class Lab:
-    """A broker and a master (``ai_system.local.LocalSystem`` without workers), a probe with
-    the master's account on the workers' topics, and a recording gRPC callback that every
-    worker started here may send results to (it is in their GRPC_ENDPOINTS)."""
+    """A broker and a master (``ai_system.local.system.LocalSystem`` without workers), a
+    probe with the master's account on the workers' topics, and a recording gRPC callback
+    that every worker started here may send results to (it is in their GRPC_ENDPOINTS)."""
 
     system: LocalSystem
     probe: MqttProbe

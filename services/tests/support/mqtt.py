@@ -9,7 +9,8 @@ from collections.abc import Iterable
 import paho.mqtt.client as mqtt
 
 from ai_system.config import MqttSettings
-from ai_system.local import MASTER_ACCOUNT, LocalSystem
+from ai_system.local.broker import MASTER_ACCOUNT
+from ai_system.local.system import LocalSystem
 from ai_system.mqtt import make_client, start
 
 

@@ -1,7 +1,7 @@
 """Free TCP ports for tests that run on several processes at once (pytest-xdist).
 
-The kernel's choice (binding port 0, as ``ai_system.local.free_port`` does) can hand two
-processes the same port between one of them asking and its child binding it. Each pytest
+The kernel's choice (binding port 0, as ``ai_system.local.ports.free_port`` does) can hand
+two processes the same port between one of them asking and its child binding it. Each pytest
 process takes ports from a block of its own instead, in turn, skipping any that is in use.
 The blocks lie below the kernel's ephemeral range (32768 and up), which clients' connections
 draw from.

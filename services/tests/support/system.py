@@ -9,7 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ai_system.local import LocalConfig, LocalSystem, online_workers
+from ai_system.local.api import online_workers
+from ai_system.local.system import LocalConfig, LocalSystem
 from support.ports import free_port
 
 # The Go worker's binary (`make worker-go`); it runs with the Python worker's settings.

@@ -17,13 +17,9 @@ from typing import Any, Protocol
 
 import grpc
 
-from ai_system.local import (
-    ManagedProcess,
-    Mosquitto,
-    find_program,
-    port_open,
-    wait_until,
-)
+from ai_system.local.broker import Mosquitto
+from ai_system.local.ports import port_open
+from ai_system.local.processes import ManagedProcess, find_program, wait_until
 from ai_system.protocol import TaskMessage, Topics, WorkerStatus
 from ai_system.rpc import worker_callback_pb2_grpc
 from ai_system.rpc.worker_callback_pb2 import ResultAck, TaskResult

@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from ai_system import __version__
-from ai_system.local import find_program
+from ai_system.local.processes import find_program
 
 SERVICES = ["ai-master", "ai-worker", "ai-system-local"]
 PROGRAMS = [*SERVICES, "ai-system-ask"]

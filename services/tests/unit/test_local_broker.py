@@ -10,8 +10,8 @@ import pytest
 from support.contract import SCHEMA
 from support.ports import free_port
 
-from ai_system import local
-from ai_system.local import MASTER_ACCOUNT, acl_rules
+from ai_system.local import broker as local_broker
+from ai_system.local.broker import MASTER_ACCOUNT, acl_rules
 
 TEMPLATE = Path(__file__).resolve().parents[3] / "roles/ai_system/templates/mosquitto.acl.j2"
 
@@ -29,14 +29,14 @@ def test_a_password_file_is_written_once_however_many_children_get_it(
     # Rewriting it for each child truncated it under children already reading it: fast
     # workers (the Go one) then logged in with an empty password and were refused.
     writes: list[Path] = []
-    write = local._write_private
+    write = local_broker._write_private
 
     def counting(path: Path, text: str) -> Path:
         writes.append(path)
         return write(path, text)
 
-    monkeypatch.setattr(local, "_write_private", counting)
-    broker = local.Mosquitto(free_port(), tmp_path, accounts={"worker-python": "s3cret"})
+    monkeypatch.setattr(local_broker, "_write_private", counting)
+    broker = local_broker.Mosquitto(free_port(), tmp_path, accounts={"worker-python": "s3cret"})
     paths = {broker.password_file("worker-python") for _ in range(8)}
     assert len(paths) == 1 and writes == list(paths)
     path = paths.pop()

@@ -7,7 +7,7 @@ import stat
 import subprocess
 from pathlib import Path
 
-from ai_system.local import find_program
+from ai_system.local.processes import find_program
 from ai_system.master.journal import FILE_NAME, TaskRecord, open_journal
 
 
