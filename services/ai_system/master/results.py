@@ -20,7 +20,7 @@ from typing import Protocol
 
 import grpc
 
-from ai_system.master.dispatcher import Ack, WorkerChunk, WorkerResult
+from ai_system.master.worker_results import Ack, WorkerChunk, WorkerResult
 from ai_system.rpc import worker_callback_pb2 as pb
 from ai_system.rpc import worker_callback_pb2_grpc as pb_grpc
 

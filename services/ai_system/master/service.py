@@ -24,23 +24,14 @@ from typing import Any
 from ai_system.config import MasterSettings
 from ai_system.master.activity import Activity, Sample
 from ai_system.master.conversations import Conversations
-from ai_system.master.dispatcher import (
-    Ack,
-    Assign,
-    Dispatcher,
-    Effect,
-    Fail,
-    Persist,
-    RefusedError,
-    SessionEffect,
-    UnknownWorkerError,
-    WorkerChunk,
-    WorkerResult,
-)
+from ai_system.master.dispatcher import Dispatcher
+from ai_system.master.domain import RefusedError, UnknownWorkerError
+from ai_system.master.effects import Assign, Effect, Fail, Persist, SessionEffect
 from ai_system.master.journal import Journal, TaskRecord
 from ai_system.master.limits import RateLimiter
 from ai_system.master.session_tokens import SessionTokens
 from ai_system.master.sessions import Sessions
+from ai_system.master.worker_results import Ack, WorkerChunk, WorkerResult
 from ai_system.protocol import LogRecord, WorkerRegistration, WorkerStatus
 
 log = logging.getLogger(__name__)
@@ -196,6 +187,12 @@ class MasterService:
         with self._lock:
             return self._dispatcher.context(session_id)
 
+    @staticmethod
+    def rejection(exc: QueryRejectedError) -> tuple[str, dict[str, Any]]:
+        """The task-error event and payload that tell the asking connection why."""
+        fail = Fail(session_id="", task_id=None, request_id=exc.request_id, error=str(exc))
+        return fail.event, fail.payload()
+
     def new_conversation(self, sid: str) -> None:
         """The connection's session starts a new conversation, once recorded. Raises
         QueryRejectedError for a connection without a session."""
@@ -226,7 +223,7 @@ class MasterService:
             except RefusedError as exc:
                 raise QueryRejectedError(str(exc), rid, exc.reason) from None
             except QueryRejectedError as exc:
-                self._dispatcher.counters.rejected[exc.reason] += 1
+                self._dispatcher.count_rejection(exc.reason)
                 raise
             self._send(effects)
             barrier = self._barrier()
@@ -303,9 +300,9 @@ class MasterService:
         and now and then the journal's compaction (every second)."""
         now = self._clock()
         with self._lock:
-            before = self._dispatcher.counters.requeued
+            before = self._dispatcher.requeued
             self._send(self._dispatcher.expire(now) + self._dispatcher.queue_positions())
-            late = self._dispatcher.counters.requeued - before
+            late = self._dispatcher.requeued - before
             gone = self._dispatcher.forget_offline(now)
             self._dispatcher.forget_conversations(now)
             self._sessions.purge(now)
@@ -367,11 +364,10 @@ class MasterService:
 
     def _sample(self, now: float) -> None:
         """One point of the dashboard's charts (under the lock)."""
-        counters = self._dispatcher.counters
         states = self._dispatcher.worker_states()
         self.activity.sample(Sample(
-            at=round((now + self._wall_offset) * 1000), completed=counters.completed,
-            failed=counters.failed, queue_depth=self._dispatcher.queue_depth(),
+            at=round((now + self._wall_offset) * 1000), completed=self._dispatcher.completed,
+            failed=self._dispatcher.failed, queue_depth=self._dispatcher.queue_depth(),
             busy=states["busy"], online=states["busy"] + states["idle"]))
 
     def _keep_restored(self, record: TaskRecord) -> None:

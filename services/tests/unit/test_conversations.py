@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from ai_system.master.conversations import Conversations
-from ai_system.master.dispatcher import Assign, Deliver, Dispatcher, Effect, Persist
+from ai_system.master.dispatcher import Dispatcher
+from ai_system.master.effects import Assign, Deliver, Effect, Persist
 from ai_system.master.journal import ConversationStart, TaskRecord, Turn
 from ai_system.protocol import WorkerRegistration
 
@@ -27,7 +28,7 @@ def ask(d: Dispatcher, task_id: str, query: str, now: float = 0.0,
 
 def answer(d: Dispatcher, task_id: str, response: str = "", error: str = "",
            now: float = 1.0) -> list[Effect]:
-    from ai_system.master.dispatcher import WorkerResult
+    from ai_system.master.worker_results import WorkerResult
     _, effects = d.result(now, WorkerResult(task_id=task_id, worker_id="w1",
                                             result_token=f"tok-{task_id}", response=response,
                                             error=error, error_kind="bad_key" if error else ""))

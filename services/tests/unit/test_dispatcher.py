@@ -6,22 +6,11 @@ import random
 
 import pytest
 
-from ai_system.master.dispatcher import (
-    Ack,
-    Assign,
-    Deliver,
-    Dispatcher,
-    Effect,
-    Fail,
-    Persist,
-    Queued,
-    RefusedError,
-    Retrying,
-    UnknownWorkerError,
-    WorkerChunk,
-    WorkerResult,
-)
+from ai_system.master.dispatcher import Dispatcher
+from ai_system.master.domain import RefusedError, UnknownWorkerError
+from ai_system.master.effects import Assign, Deliver, Effect, Fail, Persist, Queued, Retrying
 from ai_system.master.fairqueue import FairQueue
+from ai_system.master.worker_results import Ack, WorkerChunk, WorkerResult
 from ai_system.protocol import WorkerRegistration, WorkerStatus
 
 TIMEOUT = 30.0

@@ -8,10 +8,10 @@ import pytest
 from support.recorder import Recorder
 
 from ai_system.config import MasterSettings
-from ai_system.master.dispatcher import WorkerResult
 from ai_system.master.metrics import MasterMetrics
 from ai_system.master.service import MasterService, QueryRejectedError
 from ai_system.master.session_tokens import SessionTokens
+from ai_system.master.worker_results import WorkerResult
 from ai_system.protocol import TaskMessage, WorkerRegistration, WorkerStatus
 
 

@@ -20,7 +20,12 @@ from ai_system.master.journal import open_journal
 from ai_system.master.results import serve
 from ai_system.master.service import MasterService, QueryRejectedError
 from ai_system.master.session_tokens import SessionTokens
-from ai_system.protocol import TaskMessage, WorkerRegistration, WorkerStatus
+from ai_system.protocol import (
+    EVENT_TASK_ERROR,
+    TaskMessage,
+    WorkerRegistration,
+    WorkerStatus,
+)
 from ai_system.rpc import worker_callback_pb2 as pb
 from ai_system.rpc import worker_callback_pb2_grpc as pb_grpc
 
@@ -181,3 +186,12 @@ def test_the_tick_requeues_a_task_past_its_deadline() -> None:
         assert service.snapshot()["tasks"]["requeued"] == 1
     finally:
         service.stop()
+
+
+def test_a_rejection_is_told_to_the_asking_connection_as_a_task_error() -> None:
+    event, payload = MasterService.rejection(
+        QueryRejectedError("The question is empty.", "r1"))
+    assert event == EVENT_TASK_ERROR
+    assert payload == {"task_id": None, "error": "The question is empty.", "request_id": "r1"}
+    _, payload = MasterService.rejection(QueryRejectedError("Too fast."))
+    assert "request_id" not in payload
