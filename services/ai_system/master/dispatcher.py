@@ -31,9 +31,10 @@ from ai_system.protocol import WorkerRegistration, WorkerStatus
 class Dispatcher:
     """Workers, tasks and the fair queue; one task per worker at a time.
 
-    The façade the service calls: the worker registry (workers.py) and the task lifecycle
-    (lifecycle.py), with the workers' answers (answers.py), share one set of counters;
-    an event that touches both a worker and its task is put together here.
+    The façade the service calls. It composes the worker registry (workers.py), the task
+    lifecycle (lifecycle.py) and the check of the workers' answers (answers.py), which
+    share one set of counters and the conversations; an event that concerns both a worker
+    and its task (a registration, a status) is put together here.
     """
 
     def __init__(
