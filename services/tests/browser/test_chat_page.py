@@ -258,10 +258,9 @@ def test_a_streamed_answer_grows_in_the_page_then_becomes_the_answer(
         open_chat(browser, system.url + "/")
         reply = ask(browser, "Tell me slowly about streaming answers")
         wait = WebDriverWait(browser, TIMEOUT)
-        partial = wait.until(lambda _: reply.find_elements(By.CSS_SELECTOR, ".partial")
-                             and len(reply.find_element(By.CLASS_NAME, "partial").text.split())
-                             >= 3 and reply)
-        growing = partial.find_element(By.CLASS_NAME, "partial").text
+        # Read in one step each time: the page redraws the streamed text as it grows.
+        wait.until(lambda _: len(partial_text(reply).split()) >= 3)
+        growing = partial_text(reply)
         assert growing.startswith("stand-in answer:")
         assert "streaming answers" not in growing  # not finished yet
         browser.save_screenshot(str(artifacts / "chat-streaming.png"))
