@@ -156,7 +156,8 @@ class TaskLifecycle:
 
     def take_back(self, now: float, worker: Worker, handed_back: bool = False) -> list[Effect]:
         """The worker will not return its task: requeue it at the front, or fail it once
-        max_attempts were lost (one handed back by a stopping worker is not lost)."""
+        max_attempts were lost (one ``handed_back`` is not lost: a stopping worker returned
+        it, or the worker never started it)."""
         task = self._tasks.get(worker.task_id or "")
         worker.task_id = None
         if task is None or task.state != "assigned" or task.worker_id != worker.worker_id:
@@ -178,7 +179,12 @@ class TaskLifecycle:
     def expire(self, now: float) -> list[Effect]:
         """Deadlines passed, or hand-overs a worker did not acknowledge in time: the tasks go
         back to the queue, their workers wait for idle. Retries whose backoff is over join
-        the queue again."""
+        the queue again.
+
+        A hand-over never acknowledged is not a lost attempt, once per worker: a node that
+        died with several idle workers would otherwise spend every attempt on them before
+        their Last Wills arrive. The next hand-over prefers a worker not tried yet.
+        """
         effects: list[Effect] = []
         for worker in self._workers:
             task = self._tasks.get(worker.task_id or "")
@@ -189,7 +195,9 @@ class TaskLifecycle:
                               and now - worker.assigned_at >= self._ack_timeout)
             if late or unacknowledged:
                 worker.blocked = worker.online  # until it is heard from, idle
-                effects += self.take_back(now, worker) + self.sync(now, worker)
+                never_started = not late and worker.worker_id not in task.tried
+                task.tried.add(worker.worker_id)
+                effects += self.take_back(now, worker, never_started) + self.sync(now, worker)
         while self._delayed and self._delayed[0][0] <= now:
             _, task_id = heapq.heappop(self._delayed)
             task = self._tasks.get(task_id)

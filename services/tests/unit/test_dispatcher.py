@@ -842,6 +842,42 @@ def test_a_hand_over_to_a_worker_that_died_unnoticed_comes_back_soon() -> None:
     assert assigns(result(d, "t2", "w2", now=13.0)[1]) == [("t3", "w2", 2)]
 
 
+def acknowledging(d: Dispatcher, *worker_ids: str) -> None:
+    """Register workers that have shown they acknowledge their hand-overs (one task each)."""
+    for worker_id in worker_ids:
+        register(d, worker_id)
+    for worker_id in worker_ids:
+        assert assigns(submit(d, f"warm-{worker_id}")) == [(f"warm-{worker_id}", worker_id, 1)]
+        status(d, worker_id, "busy", f"warm-{worker_id}")
+        result(d, f"warm-{worker_id}", worker_id)
+
+
+def test_hand_overs_to_workers_of_a_dead_node_do_not_use_up_the_attempts() -> None:
+    # A node died with three idle workers on it; their Last Wills are not yet due. Each
+    # takes the task in turn and never starts it; a live worker still answers it.
+    d = make(max_attempts=3, ack_timeout=10.0)
+    acknowledging(d, "dead1", "dead2", "dead3", "live")
+    assert assigns(submit(d, "t1", now=0.0)) == [("t1", "dead1", 1)]
+    assert assigns(expire(d, 10.0)) == [("t1", "dead2", 2)]
+    assert assigns(expire(d, 20.0)) == [("t1", "dead3", 3)]
+    assert assigns(expire(d, 30.0)) == [("t1", "live", 4)]
+    ack, effects = result(d, "t1", "live", now=31.0)
+    assert ack.success and of_type(effects, Deliver) and not of_type(effects, Fail)
+
+
+def test_a_worker_that_keeps_not_starting_a_task_uses_up_its_attempts() -> None:
+    d = make(max_attempts=3, ack_timeout=10.0)
+    acknowledging(d, "w1")
+    submit(d, "t1", now=0.0)
+    now, failures = 0.0, []
+    for _ in range(4):  # forgiven once, then each miss counts
+        now += 10.0
+        failures += of_type(expire(d, now), Fail)
+        status(d, "w1", "idle", "warm-w1", now=now)  # heard from again: it gets the task back
+    [failure] = failures
+    assert "3 attempts were lost" in failure.error
+
+
 def test_a_worker_that_never_acknowledges_is_only_held_to_the_deadline() -> None:
     d = make(ack_timeout=10.0)  # e.g. PUBLISH_TASK_STATUS=false
     register(d, "w1")
