@@ -143,19 +143,18 @@ test-node: $(NODE_STAMP)
 
 # The same contract checks against each worker: a real broker and master, the worker as a
 # command (WORKER_CMD; see protos/README.md to run them against your own worker).
+# $(call conformance,<name>,<worker command>,<health check command>); no command: the Python one.
+define conformance
+@echo "==> conformance: the $(1) worker"
+cd services && WORKER_CMD="$(2)" WORKER_HEALTH_CMD="$(3)" $(PYTEST) -n $(PYTEST_PROCESSES) tests/conformance
+endef
+
 test-conformance: $(STAMP) $(NODE_STAMP) worker-go worker-java
 	scripts/ensure-system.sh mosquitto
-	@echo "==> conformance: the Python worker"
-	cd services && WORKER_CMD= WORKER_HEALTH_CMD= $(PYTEST) -n $(PYTEST_PROCESSES) tests/conformance
-	@echo "==> conformance: the Node.js worker"
-	cd services && WORKER_CMD="$(NODE_WORKER_CMD)" WORKER_HEALTH_CMD="$(NODE_HEALTH_CMD)" \
-	  $(PYTEST) -n $(PYTEST_PROCESSES) tests/conformance
-	@echo "==> conformance: the Go worker"
-	cd services && WORKER_CMD="$(GO_WORKER_CMD)" WORKER_HEALTH_CMD="$(GO_WORKER_CMD) -health" \
-	  $(PYTEST) -n $(PYTEST_PROCESSES) tests/conformance
-	@echo "==> conformance: the Java worker"
-	cd services && WORKER_CMD="$(JAVA_WORKER_CMD)" WORKER_HEALTH_CMD="$(JAVA_WORKER_CMD) -health" \
-	  $(PYTEST) -n $(PYTEST_PROCESSES) tests/conformance
+	$(call conformance,Python,,)
+	$(call conformance,Node.js,$(NODE_WORKER_CMD),$(NODE_HEALTH_CMD))
+	$(call conformance,Go,$(GO_WORKER_CMD),$(GO_WORKER_CMD) -health)
+	$(call conformance,Java,$(JAVA_WORKER_CMD),$(JAVA_WORKER_CMD) -health)
 
 # --- the Go worker -----------------------------------------------------------------------
 # A static binary from Debian's Go packages, offline; services/worker-go/build.sh says how.
