@@ -14,14 +14,7 @@ final class JsonShapes {
     }
 
     static JsonObject object(JsonElement parent, String name) throws LlmCall.Shape {
-        JsonElement value = field(parent, name);
-        if (value == null) {
-            return new JsonObject();
-        }
-        if (!value.isJsonObject()) {
-            throw new LlmCall.Shape();
-        }
-        return value.getAsJsonObject();
+        return asObject(field(parent, name));
     }
 
     static JsonArray array(JsonElement parent, String name) throws LlmCall.Shape {
@@ -49,13 +42,7 @@ final class JsonShapes {
 
     static JsonObject element(JsonArray array, int index) throws LlmCall.Shape {
         JsonElement value = array.get(index);
-        if (value.isJsonNull()) {
-            return new JsonObject();
-        }
-        if (!value.isJsonObject()) {
-            throw new LlmCall.Shape();
-        }
-        return value.getAsJsonObject();
+        return asObject(value.isJsonNull() ? null : value);
     }
 
     static JsonObject root(String data) throws LlmCall.Shape {
@@ -68,6 +55,17 @@ final class JsonShapes {
         } catch (RuntimeException e) {
             throw new LlmCall.Shape();
         }
+    }
+
+    /** An object as it is; an empty one for null (absent); anything else is not the answer. */
+    private static JsonObject asObject(JsonElement value) throws LlmCall.Shape {
+        if (value == null) {
+            return new JsonObject();
+        }
+        if (!value.isJsonObject()) {
+            throw new LlmCall.Shape();
+        }
+        return value.getAsJsonObject();
     }
 
     private static JsonElement field(JsonElement parent, String name) throws LlmCall.Shape {
