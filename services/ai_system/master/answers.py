@@ -67,11 +67,7 @@ class Answers:
             if not _same(result.result_token, self._finished[task_id]):
                 return self._forged(), []
             self._counters.duplicates += 1
-            effects: list[Effect] = []
-            if sender is not None and sender.task_id == task_id:
-                sender.task_id = None
-                effects = self._lifecycle.sync(now, sender)
-            return Ack(True, "duplicate ignored"), effects
+            return Ack(True, "duplicate ignored"), self._release(now, sender, task_id)
         task = self._tasks.get(task_id)
         if task is None:
             self._counters.unknown_results += 1
@@ -92,7 +88,7 @@ class Answers:
         assignee = self._workers.by_id.get(task.worker_id or "")
         # Out of the queue before the assignee's next task is picked: it cannot be this one.
         self._lifecycle.unqueue(task)
-        effects = []
+        effects: list[Effect] = []
         # The assignee stays reserved if someone else answered: it is still busy on it.
         if assignee is not None and task.worker_id == worker_id and assignee.task_id == task_id:
             assignee.task_id = None
@@ -145,7 +141,7 @@ class Answers:
             seq=chunk.seq, text=chunk.text, attempt=chunk.attempt)]
 
     def _release(self, now: float, sender: Worker | None, task_id: str) -> list[Effect]:
-        """A worker that was still on a task someone else took over is free again."""
+        """A worker still holding a task that another finished or took over is free again."""
         if sender is None or sender.task_id != task_id:
             return []
         sender.task_id = None
