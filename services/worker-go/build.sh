@@ -22,6 +22,11 @@ done
 [ -f "$protos/$proto" ] || { echo "build.sh: no $proto under $protos (set PROTOS_DIR)" >&2; exit 1; }
 
 tree=$here/.gopath
+mkdir -p "$tree"
+# The images role builds here too, perhaps while make does: one build at a time (each replaces
+# the generated stubs the other compiles).
+exec 9>"$tree/.lock"
+flock 9
 # The .proto has no go_package option: this names the stubs' import path instead.
 stubs="M$proto=aiworker/rpc"
 rm -rf "$tree/src/aiworker" && mkdir -p "$tree/src"

@@ -271,11 +271,17 @@ def test_a_streamed_answer_grows_in_the_page_then_becomes_the_answer(
     browser.save_screenshot(str(artifacts / "chat-streamed.png"))
 
 
-def partial_text(reply: WebElement) -> str:
-    """The streamed text so far (read in one step: the page redraws it every second)."""
+def text_in(reply: WebElement, selector: str) -> str:
+    """The text of a part of the reply, read in one step: the page redraws its streamed text
+    and the note after it every second, so an element found first may be gone a moment later."""
     return str(reply.parent.execute_script(
-        "const p = arguments[0].querySelector('.partial'); return p ? p.textContent : '';",
-        reply))
+        "const e = arguments[0].querySelector(arguments[1]); return e ? e.textContent : '';",
+        reply, selector))
+
+
+def partial_text(reply: WebElement) -> str:
+    """The streamed text so far."""
+    return text_in(reply, ".partial")
 
 
 def test_after_its_streamed_text_the_page_says_the_worker_still_works(
@@ -285,11 +291,9 @@ def test_after_its_streamed_text_the_page_says_the_worker_still_works(
     open_chat(browser, system.url + "/")
     reply = ask(browser, "Are you still there?")
     wait = WebDriverWait(browser, TIMEOUT)
-    note = wait.until(lambda _: reply.find_elements(By.CLASS_NAME, "still-working")
-                      and "Still working" in reply.find_element(By.CLASS_NAME,
-                                                                "still-working").text
-                      and reply.find_element(By.CLASS_NAME, "still-working"))
-    assert "so far" in note.text and "Are you still there?" in partial_text(reply)
+    note = wait.until(lambda _: "Still working" in text_in(reply, ".still-working")
+                      and text_in(reply, ".still-working"))
+    assert "so far" in note and "Are you still there?" in partial_text(reply)
     wait.until(lambda _: "answer" in (reply.get_attribute("class") or "").split())
     assert not reply.find_elements(By.CLASS_NAME, "still-working")
 
