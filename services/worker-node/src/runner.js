@@ -66,14 +66,14 @@ class TaskRunner {
   }
 
   async process(delivery) {
-    this._metrics.busy = 1;
+    this._metrics.busy.set(1);
     let outcome;
     try {
       outcome = await this._process(delivery);
     } finally {
-      this._metrics.busy = 0;
+      this._metrics.busy.set(0);
     }
-    this._metrics.tasks[outcome] += 1;
+    this._metrics.tasks.inc({ outcome });
     return outcome;
   }
 

@@ -7,10 +7,11 @@ const { TaskRunner } = require('../src/runner');
 const { WorkerState } = require('../src/state');
 const { WorkerMetrics } = require('../src/metrics');
 const { BadKeyError } = require('../src/providers/errors');
+const { KeyPool } = require('../src/providers/keys');
 
 const quiet = { info() {}, warning() {}, error() {}, debug() {} };
 
-function harness({ answer, simulated = 0, perTask = true, delivered = true } = {}) {
+function harness({ answer, simulated = 0, perTask = true, delivered = true, metrics = new WorkerMetrics() } = {}) {
   const stop = new AbortController();
   const statuses = [];
   const sent = [];
@@ -33,7 +34,6 @@ function harness({ answer, simulated = 0, perTask = true, delivered = true } = {
     async send(endpoint, result) { sent.push(result); return delivered; },
     async sendChunk() { return true; },
   };
-  const metrics = new WorkerMetrics();
   const runner = new TaskRunner({
     settings: { workerId: 'w', simulatedWorkSeconds: simulated, publishTaskStatus: perTask, streamAnswers: true },
     providers: { choose: () => provider },
@@ -52,6 +52,9 @@ const task = (taskId, extra = {}) => ({
   timestamp: 1000, task_id: taskId, attempt: 3, result_token: `token-${taskId}`, ...extra,
 });
 const delivery = (t) => ({ task: t, receivedAt: performance.now() / 1000 });
+// How many tasks ended so: prom-client reads its values asynchronously.
+const counted = async (metrics, outcome) => (await metrics.tasks.get()).values
+  .find((value) => value.labels.outcome === outcome).value;
 
 test('an answer goes back with the task\'s ids and token, between busy and idle', async () => {
   const h = harness({ answer: 'forty-two', simulated: 0.05 });
@@ -61,7 +64,7 @@ test('an answer goes back with the task\'s ids and token, between busy and idle'
     ['t1', 's-t1', 3, 'token-t1', 'forty-two', '']);
   assert.ok(result.processing_time_ms >= 50 && result.processing_time_ms >= result.provider_time_ms);
   assert.deepEqual(h.statuses, [['busy', 't1'], ['idle', 't1']]);
-  assert.equal(h.metrics.tasks.answered, 1);
+  assert.equal(await counted(h.metrics, 'answered'), 1);
 });
 
 test('the task\'s conversation goes to the provider with its query', async () => {
@@ -103,7 +106,7 @@ test('stopping during the simulated work abandons the task: no result, no idle',
   while (!h.statuses.length) await new Promise((resolve) => setTimeout(resolve, 10));
   h.stop.abort();
   await h.runner.done;
-  assert.deepEqual([h.sent, h.statuses, h.metrics.tasks.abandoned], [[], [['busy', 'long']], 1]);
+  assert.deepEqual([h.sent, h.statuses, await counted(h.metrics, 'abandoned')], [[], [['busy', 'long']], 1]);
 });
 
 test('tasks are taken one at a time, in order', async () => {
@@ -114,4 +117,27 @@ test('tasks are taken one at a time, in order', async () => {
   h.stop.abort();
   await h.runner.done;
   assert.deepEqual(h.statuses.map(([s, id]) => `${s}:${id}`), ['busy:a', 'idle:a', 'busy:b', 'idle:b', 'busy:c', 'idle:c']);
+});
+
+test('the served /metrics counts an answer and a provider error, with the key pool', async () => {
+  const metrics = new WorkerMetrics();
+  metrics.watchKeys('openai', new KeyPool(['k1', 'k2'], 60));
+  await harness({ answer: 'a', metrics }).runner.process(delivery(task('ok')));
+  await harness({ answer: new BadKeyError('openai rejected the API key (HTTP 401).'), metrics })
+    .runner.process(delivery(task('bad')));
+  const server = await metrics.serve('127.0.0.1', 0);
+  try {
+    const response = await fetch(`http://127.0.0.1:${server.address().port}/metrics`);
+    assert.equal(response.status, 200);
+    const text = await response.text();
+    assert.match(text, /^ai_worker_tasks_total\{outcome="answered"\} 1$/m);
+    assert.match(text, /^ai_worker_tasks_total\{outcome="provider_error"\} 1$/m);
+    assert.match(text, /^ai_worker_provider_errors_total\{provider="openai",kind="bad_key"\} 1$/m);
+    assert.match(text, /^ai_worker_task_seconds_count 2$/m);
+    assert.match(text, /^ai_worker_provider_seconds_count\{provider="openai"\} 2$/m);
+    assert.match(text, /^ai_worker_keys\{provider="openai"\} 2$/m);
+    assert.match(text, /^ai_worker_busy 0$/m);
+  } finally {
+    server.close();
+  }
 });

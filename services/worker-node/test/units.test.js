@@ -86,17 +86,40 @@ test('the health check passes on a fresh file only', (t) => {
   assert.match(stderr.mock.calls.at(-1).arguments[0], /^unhealthy: LLM_PROVIDER/);
 });
 
-test('metrics expose the Python worker\'s names', () => {
+test('metrics expose the Python worker\'s names on /metrics, and only there', async () => {
   const metrics = new WorkerMetrics();
-  metrics.watchKeys('openai', new KeyPool(['k'], 60));
-  metrics.tasks.answered += 2;
+  const pool = new KeyPool(['k'], 60);
+  metrics.watchKeys('openai', pool);
+  metrics.tasks.inc({ outcome: 'answered' }, 2);
   metrics.observeProvider('openai', 0.2, 'bad_key');
   metrics.taskSeconds.observe(0.3);
-  const text = metrics.exposition();
-  assert.match(text, /^ai_worker_tasks_total\{outcome="answered"\} 2$/m);
-  assert.match(text, /^ai_worker_provider_errors_total\{provider="openai",kind="bad_key"\} 1$/m);
-  assert.match(text, /^ai_worker_task_seconds_bucket\{le="0.5"\} 1$/m);
-  assert.match(text, /^ai_worker_keys\{provider="openai"\} 1$/m);
+  pool.coolDown('k'); // read when scraped, not when it happens
+  const server = await metrics.serve('127.0.0.1', 0);
+  const url = `http://127.0.0.1:${server.address().port}`;
+  try {
+    const response = await fetch(`${url}/metrics`);
+    assert.equal(response.headers.get('content-type'), metrics.register.contentType);
+    const text = await response.text();
+    assert.match(text, /^# HELP ai_worker_tasks_total Tasks handled, by outcome\.$/m);
+    assert.match(text, /^# TYPE ai_worker_tasks_total counter$/m);
+    assert.match(text, /^ai_worker_tasks_total\{outcome="answered"\} 2$/m);
+    assert.match(text, /^ai_worker_tasks_total\{outcome="abandoned"\} 0$/m);
+    assert.match(text, /^ai_worker_provider_errors_total\{provider="openai",kind="bad_key"\} 1$/m);
+    assert.match(text, /^ai_worker_task_seconds_bucket\{le="0.25"\} 0$/m);
+    assert.match(text, /^ai_worker_task_seconds_bucket\{le="0.5"\} 1$/m);
+    assert.match(text, /^ai_worker_task_seconds_bucket\{le="\+Inf"\} 1$/m);
+    assert.match(text, /^ai_worker_provider_seconds_bucket\{le="0.25",provider="openai"\} 1$/m);
+    assert.match(text, /^ai_worker_keys\{provider="openai"\} 1$/m);
+    assert.match(text, /^ai_worker_keys_cooling\{provider="openai"\} 1$/m);
+    assert.match(text, /^ai_worker_key_cooldowns_total\{provider="openai"\} 1$/m);
+    assert.match(text, /^ai_worker_busy 0$/m);
+    assert.match(text, /^# TYPE process_cpu_seconds_total counter$/m);
+    assert.match(text, /^process_resident_memory_bytes \d+$/m);
+    assert.equal((await fetch(`${url}/`)).status, 404);
+    await assert.rejects(metrics.serve('127.0.0.1', server.address().port), { code: 'EADDRINUSE' });
+  } finally {
+    server.close();
+  }
 });
 
 test('--help and --version answer; other arguments are refused', (t) => {
