@@ -1,8 +1,9 @@
 """Every setting of the master and the workers, read once from environment variables.
 
-README.md (services/) has the table. Secrets (MQTT password, API keys) may also come from
-a file named by the same variable with a ``_FILE`` suffix, which is how Docker secrets
-reach a container.
+Each field names its variable where it is declared (``setting``); README.md (services/) has
+the table, which tests/unit/test_settings_table.py holds to these fields. Secrets (MQTT
+password, API keys) may also come from a file named by the same variable with a ``_FILE``
+suffix, which is how Docker secrets reach a container.
 """
 
 from __future__ import annotations
@@ -12,11 +13,16 @@ import socket
 import ssl
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import ClassVar, TypeVar
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 Env = Mapping[str, str]
 N = TypeVar("N", int, float)
+T = TypeVar("T")
+D = TypeVar("D", bound="DataclassInstance")
 
 
 class ConfigError(ValueError):
@@ -50,14 +56,6 @@ def _number(env: Env, name: str, default: N, minimum: N, parse: Callable[[str], 
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, got {value}")
     return value
-
-
-def _int(env: Env, name: str, default: int, minimum: int = 0) -> int:
-    return _number(env, name, default, minimum, int, "a whole number")
-
-
-def _float(env: Env, name: str, default: float, minimum: float = 0.0) -> float:
-    return _number(env, name, default, minimum, float, "a number")
 
 
 _TRUE = ("1", "true", "yes", "on")
@@ -94,9 +92,9 @@ def _split(raw: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in raw.split(",") if item.strip())
 
 
-def _ca_file(env: Env, name: str) -> str:
+def _ca_file(env: Env, name: str, default: str) -> str:
     """A file of PEM CA certificates named by ``name`` (empty: none), checked at start."""
-    path = _get(env, name, "")
+    path = _get(env, name, default)
     if path:
         try:
             ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=path)
@@ -118,9 +116,9 @@ def _endpoints(env: Env, name: str, default: tuple[str, ...]) -> tuple[str, ...]
     return endpoints
 
 
-def _optional_endpoint(env: Env, name: str) -> str:
+def _optional_endpoint(env: Env, name: str, default: str) -> str:
     """One ``host:port``, or empty."""
-    endpoint = _get(env, name, "")
+    endpoint = _get(env, name, default)
     if endpoint and not _is_endpoint(endpoint):
         raise ConfigError(f"{name} must be host:port, got {endpoint!r}")
     return endpoint
@@ -131,140 +129,142 @@ def _is_endpoint(endpoint: str) -> bool:
     return bool(host) and port.isdigit() and 0 < int(port) < 65536
 
 
+def setting(var: str, default: T, *, minimum: float | None = None,
+            transform: Callable[[T], T] | None = None,
+            read: Callable[[Env, str, T], T] | None = None, repr: bool = True) -> T:
+    """A field read from the variable ``var`` by ``_from_env``.
+
+    ``read`` (env, var, default) reads it; without one, the default's type picks the reader
+    (str, int, float or bool), and a number below ``minimum`` is refused. ``transform``
+    applies to the value read.
+    """
+    return field(default=default, repr=repr, metadata={
+        "env": var, "read": read, "minimum": minimum, "transform": transform})
+
+
+def secret(var: str) -> str:
+    """A secret read by ``read_secret``: the value of ``var``, or the file ``var_FILE``."""
+    return setting(var, "", read=lambda env, name, _: read_secret(env, name), repr=False)
+
+
+# Per field of the table, the default it gets from the settings read before it.
+Derived = Mapping[str, Callable[[Mapping[str, object]], object]]
+
+
+def _from_env(cls: type[D], env: Env, derived: Derived | None = None, **values: object) -> D:
+    """``cls`` with every field declared by ``setting`` read from ``env``.
+
+    ``values`` are the fields outside the table (read by the caller); ``derived`` gives the
+    defaults that depend on the host or on other settings, which are read first.
+    """
+    derived = derived or {}
+    table = [f for f in fields(cls) if "env" in f.metadata]
+    for f in sorted(table, key=lambda f: f.name in derived):  # a stable sort: derived last
+        default = derived[f.name](values) if f.name in derived else f.default
+        values[f.name] = _read(env, f.metadata, default)
+    return cls(**values)
+
+
+def _read(env: Env, meta: Mapping[str, Any], default: object) -> object:
+    var, minimum, value = meta["env"], meta["minimum"], default
+    if meta["read"]:
+        value = meta["read"](env, var, default)
+    elif isinstance(default, bool):  # before int, which bool is
+        value = _bool(env, var, default)
+    elif isinstance(default, int):
+        value = _number(env, var, default, minimum or 0, int, "a whole number")
+    elif isinstance(default, float):
+        value = _number(env, var, default, minimum or 0.0, float, "a number")
+    else:
+        value = _get(env, var, str(default))
+    return meta["transform"](value) if meta["transform"] else value
+
+
 @dataclass(frozen=True)
 class MqttSettings:
-    host: str = "localhost"
-    port: int = 1883
-    username: str = ""
-    password: str = field(default="", repr=False)
-    topic_prefix: str = "upb"
-    keepalive: int = 30
+    host: str = setting("MQTT_HOST", "localhost")
+    port: int = setting("MQTT_PORT", 1883, minimum=1)
+    username: str = setting("MQTT_USERNAME", "")
+    password: str = secret("MQTT_PASSWORD")
+    topic_prefix: str = setting("MQTT_TOPIC_PREFIX", "upb", transform=lambda p: p.strip("/"))
+    keepalive: int = setting("MQTT_KEEPALIVE_SECONDS", 30, minimum=5)
     # A CA certificate file: connect over TLS and check the broker's certificate against it.
-    tls_ca_file: str = ""
+    tls_ca_file: str = setting("MQTT_TLS_CA_FILE", "", read=_ca_file)
 
     TLS_PORT: ClassVar[int] = 8883  # MQTT_PORT's default with MQTT_TLS_CA_FILE
 
     @classmethod
     def from_env(cls, env: Env) -> MqttSettings:
-        tls_ca_file = _ca_file(env, "MQTT_TLS_CA_FILE")
-        return cls(
-            host=_get(env, "MQTT_HOST", cls.host),
-            port=_int(env, "MQTT_PORT", cls.TLS_PORT if tls_ca_file else cls.port, minimum=1),
-            username=_get(env, "MQTT_USERNAME", ""),
-            password=read_secret(env, "MQTT_PASSWORD"),
-            topic_prefix=_get(env, "MQTT_TOPIC_PREFIX", cls.topic_prefix).strip("/"),
-            keepalive=_int(env, "MQTT_KEEPALIVE_SECONDS", cls.keepalive, minimum=5),
-            tls_ca_file=tls_ca_file,
-        )
+        return _from_env(cls, env, derived={
+            "port": lambda values: cls.TLS_PORT if values["tls_ca_file"] else cls.port})
 
 
 @dataclass(frozen=True)
 class MasterSettings:
     mqtt: MqttSettings
-    web_host: str = "0.0.0.0"
-    web_port: int = 8888
-    grpc_port: int = 50051
-    grpc_advertised_endpoint: str = ""
-    max_query_chars: int = 4000
-    task_timeout_seconds: float = 120.0
-    max_attempts: int = 3
-    pending_results_ttl_seconds: float = 3600.0
+    web_host: str = setting("WEB_HOST", "0.0.0.0")
+    web_port: int = setting("WEB_PORT", 8888, minimum=1)
+    grpc_port: int = setting("GRPC_PORT", 50051, minimum=1)
+    grpc_advertised_endpoint: str = setting("GRPC_ADVERTISED_ENDPOINT", "")
+    max_query_chars: int = setting("MAX_QUERY_CHARS", 4000, minimum=1)
+    task_timeout_seconds: float = setting("TASK_TIMEOUT_SECONDS", 120.0, minimum=1.0)
+    max_attempts: int = setting("MAX_ATTEMPTS", 3, minimum=1)
+    pending_results_ttl_seconds: float = setting("PENDING_RESULTS_TTL_SECONDS", 3600.0)
     # Where the journal lives (queue, hand-overs, kept answers); empty keeps them in memory.
-    state_dir: str = ""
+    state_dir: str = setting("STATE_DIR", "")
     # Signs session tokens; empty: generated, and kept in STATE_DIR when there is one.
-    session_secret: str = field(default="", repr=False)
+    session_secret: str = secret("SESSION_SECRET")
     # The operator's credential for /dashboard; empty: generated, kept in STATE_DIR.
-    operator_token: str = field(default="", repr=False)
+    operator_token: str = secret("OPERATOR_TOKEN")
     # An extra gRPC listener with TLS, for workers outside the overlay network (0: none).
-    grpc_tls_port: int = 0
-    grpc_tls_cert_file: str = ""
-    grpc_tls_key_file: str = ""
+    grpc_tls_port: int = setting("GRPC_TLS_PORT", 0)
+    grpc_tls_cert_file: str = setting("GRPC_TLS_CERT_FILE", "")
+    grpc_tls_key_file: str = setting("GRPC_TLS_KEY_FILE", "")
     # Abuse limits: token buckets per session and per client address (0 turns a rate off),
     # questions waiting per session, and questions waiting in all (0: no cap).
-    session_rate_per_minute: float = 20.0
-    session_burst: int = 5
-    address_rate_per_minute: float = 120.0
-    address_burst: int = 30
-    max_pending_per_session: int = 5
-    max_queued: int = 1000
+    session_rate_per_minute: float = setting("SESSION_RATE_PER_MINUTE", 20.0)
+    session_burst: int = setting("SESSION_BURST", 5, minimum=1)
+    address_rate_per_minute: float = setting("ADDRESS_RATE_PER_MINUTE", 120.0)
+    address_burst: int = setting("ADDRESS_BURST", 30, minimum=1)
+    max_pending_per_session: int = setting("MAX_PENDING_PER_SESSION", 5)
+    max_queued: int = setting("MAX_QUEUED", 1000)
     # A retryable provider error sends the task back after this, doubled per attempt.
-    retry_backoff_seconds: float = 2.0
+    retry_backoff_seconds: float = setting("RETRY_BACKOFF_SECONDS", 2.0)
     # Each session's conversation as the model is given it again: at most this many earlier
     # questions with their answers and characters (the oldest go first; 0 turns: every
     # question alone), forgotten this long after its last answer.
-    conversation_turns: int = 10
-    conversation_chars: int = 20000
-    conversation_ttl_seconds: float = 86400.0
+    conversation_turns: int = setting("CONVERSATION_TURNS", 10)
+    conversation_chars: int = setting("CONVERSATION_CHARS", 20000)
+    conversation_ttl_seconds: float = setting("CONVERSATION_TTL_SECONDS", 86400.0, minimum=60.0)
     # /healthz fails once the broker has been unreachable this long.
-    broker_grace_seconds: float = 30.0
+    broker_grace_seconds: float = setting("BROKER_GRACE_SECONDS", 30.0)
     # A worker that reports busy on its tasks must do so this soon after a hand-over, or
     # it is taken to be gone and the task goes to another (0: wait for the deadline).
-    assign_ack_seconds: float = 10.0
+    assign_ack_seconds: float = setting("ASSIGN_ACK_SECONDS", 10.0)
     # Accept a result without task id and token (the original assignment's workers) for the
     # task its worker holds: anyone who knows a worker id and a session id could then forge.
-    accept_untokened_results: bool = False
+    accept_untokened_results: bool = setting("ACCEPT_UNTOKENED_RESULTS", False)
     # Prometheus metrics (/metrics) on this address and port (0: none); not the web port,
     # so that the published chat does not show them.
-    metrics_host: str = "0.0.0.0"
-    metrics_port: int = 9464
-    log_level: str = "INFO"
-    mqtt_log_level: str = "INFO"
+    metrics_host: str = setting("METRICS_HOST", "0.0.0.0")
+    metrics_port: int = setting("METRICS_PORT", 9464)
+    log_level: str = setting("LOG_LEVEL", "INFO", transform=str.upper)
+    mqtt_log_level: str = setting("MQTT_LOG_LEVEL", "INFO", transform=str.upper)
 
     @classmethod
     def from_env(cls, env: Env | None = None) -> MasterSettings:
         env = os.environ if env is None else env
-        grpc_port = _int(env, "GRPC_PORT", cls.grpc_port, minimum=1)
-        grpc_tls_port = _int(env, "GRPC_TLS_PORT", cls.grpc_tls_port)
-        cert = _get(env, "GRPC_TLS_CERT_FILE", "")
-        key = _get(env, "GRPC_TLS_KEY_FILE", "")
-        if grpc_tls_port and not (cert and key):
+        settings = _from_env(cls, env, mqtt=MqttSettings.from_env(env), derived={
+            "grpc_advertised_endpoint":
+                lambda values: f"{socket.gethostname()}:{values['grpc_port']}"})
+        settings._check_grpc_tls()
+        return settings
+
+    def _check_grpc_tls(self) -> None:
+        if self.grpc_tls_port and not (self.grpc_tls_cert_file and self.grpc_tls_key_file):
             raise ConfigError("GRPC_TLS_PORT needs GRPC_TLS_CERT_FILE and GRPC_TLS_KEY_FILE")
-        if grpc_tls_port == grpc_port:
-            raise ConfigError(f"GRPC_TLS_PORT must differ from GRPC_PORT ({grpc_port})")
-        return cls(
-            mqtt=MqttSettings.from_env(env),
-            web_host=_get(env, "WEB_HOST", cls.web_host),
-            web_port=_int(env, "WEB_PORT", cls.web_port, minimum=1),
-            grpc_port=grpc_port,
-            grpc_advertised_endpoint=_get(
-                env, "GRPC_ADVERTISED_ENDPOINT", f"{socket.gethostname()}:{grpc_port}"),
-            max_query_chars=_int(env, "MAX_QUERY_CHARS", cls.max_query_chars, minimum=1),
-            task_timeout_seconds=_float(
-                env, "TASK_TIMEOUT_SECONDS", cls.task_timeout_seconds, minimum=1.0),
-            max_attempts=_int(env, "MAX_ATTEMPTS", cls.max_attempts, minimum=1),
-            pending_results_ttl_seconds=_float(
-                env, "PENDING_RESULTS_TTL_SECONDS", cls.pending_results_ttl_seconds),
-            state_dir=_get(env, "STATE_DIR", ""),
-            session_secret=read_secret(env, "SESSION_SECRET"),
-            operator_token=read_secret(env, "OPERATOR_TOKEN"),
-            grpc_tls_port=grpc_tls_port,
-            grpc_tls_cert_file=cert,
-            grpc_tls_key_file=key,
-            session_rate_per_minute=_float(
-                env, "SESSION_RATE_PER_MINUTE", cls.session_rate_per_minute),
-            session_burst=_int(env, "SESSION_BURST", cls.session_burst, minimum=1),
-            address_rate_per_minute=_float(
-                env, "ADDRESS_RATE_PER_MINUTE", cls.address_rate_per_minute),
-            address_burst=_int(env, "ADDRESS_BURST", cls.address_burst, minimum=1),
-            max_pending_per_session=_int(
-                env, "MAX_PENDING_PER_SESSION", cls.max_pending_per_session),
-            max_queued=_int(env, "MAX_QUEUED", cls.max_queued),
-            retry_backoff_seconds=_float(
-                env, "RETRY_BACKOFF_SECONDS", cls.retry_backoff_seconds),
-            conversation_turns=_int(env, "CONVERSATION_TURNS", cls.conversation_turns),
-            conversation_chars=_int(env, "CONVERSATION_CHARS", cls.conversation_chars),
-            conversation_ttl_seconds=_float(
-                env, "CONVERSATION_TTL_SECONDS", cls.conversation_ttl_seconds, minimum=60.0),
-            broker_grace_seconds=_float(
-                env, "BROKER_GRACE_SECONDS", cls.broker_grace_seconds),
-            assign_ack_seconds=_float(env, "ASSIGN_ACK_SECONDS", cls.assign_ack_seconds),
-            accept_untokened_results=_bool(env, "ACCEPT_UNTOKENED_RESULTS",
-                                           cls.accept_untokened_results),
-            metrics_host=_get(env, "METRICS_HOST", cls.metrics_host),
-            metrics_port=_int(env, "METRICS_PORT", cls.metrics_port),
-            log_level=_get(env, "LOG_LEVEL", cls.log_level).upper(),
-            mqtt_log_level=_get(env, "MQTT_LOG_LEVEL", cls.mqtt_log_level).upper(),
-        )
+        if self.grpc_tls_port == self.grpc_port:
+            raise ConfigError(f"GRPC_TLS_PORT must differ from GRPC_PORT ({self.grpc_port})")
 
 
 PROVIDERS = ("offline", "gemini", "deepseek", "openai")
@@ -301,34 +301,35 @@ class WorkerSettings:
     # this one when the worker itself runs offline (the original UI asked for Gemini keys).
     user_key_provider: str = "gemini"
     api_keys: tuple[str, ...] = field(default=(), repr=False)
-    llm_timeout_seconds: float = 30.0
-    key_cooldown_seconds: float = 60.0
-    simulated_work_seconds: float = 10.0
+    llm_timeout_seconds: float = setting("LLM_TIMEOUT_SECONDS", 30.0, minimum=0.1)
+    key_cooldown_seconds: float = setting("KEY_COOLDOWN_SECONDS", 60.0)
+    simulated_work_seconds: float = setting("SIMULATED_WORK_SECONDS", 10.0)
     # The master endpoints results may go to; a task naming another is refused.
-    grpc_endpoints: tuple[str, ...] = ("master:50051",)
+    grpc_endpoints: tuple[str, ...] = setting("GRPC_ENDPOINTS", ("master:50051",),
+                                              read=_endpoints)
     # host:port dialled for those endpoints instead, when their names do not resolve here
     # (a worker outside the swarm: the master's published TLS port).
-    grpc_connect_to: str = ""
+    grpc_connect_to: str = setting("GRPC_CONNECT_TO", "", read=_optional_endpoint)
     # A CA certificate file: call the master over TLS, checking its certificate against it.
-    grpc_tls_ca_file: str = ""
-    grpc_timeout_seconds: float = 10.0
-    grpc_max_attempts: int = 5
+    grpc_tls_ca_file: str = setting("GRPC_TLS_CA_FILE", "", read=_ca_file)
+    grpc_timeout_seconds: float = setting("GRPC_TIMEOUT_SECONDS", 10.0, minimum=0.1)
+    grpc_max_attempts: int = setting("GRPC_MAX_ATTEMPTS", 5, minimum=1)
     # The master's TASK_TIMEOUT_SECONDS: this worker's worst case must fit in it.
-    task_timeout_seconds: float = 120.0
-    heartbeat_seconds: float = 30.0
+    task_timeout_seconds: float = setting("TASK_TIMEOUT_SECONDS", 120.0, minimum=1.0)
+    heartbeat_seconds: float = setting("HEARTBEAT_SECONDS", 30.0, minimum=1)
     # busy/idle on every task (the original protocol); off, only heartbeats and the idle
     # after an undelivered result, which the master needs to requeue at once.
-    publish_task_status: bool = True
-    health_file: str = "/tmp/ai-worker.healthy"
+    publish_task_status: bool = setting("PUBLISH_TASK_STATUS", True)
+    health_file: str = setting("HEALTH_FILE", "/tmp/ai-worker.healthy")
     # Prometheus metrics (/metrics) on this address and port (0: none).
-    metrics_host: str = "0.0.0.0"
-    metrics_port: int = 9464
+    metrics_host: str = setting("METRICS_HOST", "0.0.0.0")
+    metrics_port: int = setting("METRICS_PORT", 9464)
     # Send the answer in parts as the LLM writes it (SendChunk), before the final result.
-    stream_answers: bool = True
+    stream_answers: bool = setting("STREAM_ANSWERS", True)
     # The offline provider's pace when it streams its answer, seconds per word.
-    offline_word_seconds: float = 0.01
-    log_level: str = "INFO"
-    mqtt_log_level: str = "INFO"
+    offline_word_seconds: float = setting("OFFLINE_WORD_SECONDS", 0.01)
+    log_level: str = setting("LOG_LEVEL", "INFO", transform=str.upper)
+    mqtt_log_level: str = setting("MQTT_LOG_LEVEL", "INFO", transform=str.upper)
 
     # The result sender's pause after a failed SendResult call: this, doubled each time...
     RESULT_FIRST_BACKOFF_SECONDS: ClassVar[float] = 0.5
@@ -381,39 +382,13 @@ class WorkerSettings:
             raise ConfigError(
                 f"LLM_PROVIDER must be one of auto, {', '.join(PROVIDERS)}; got {requested!r}")
         provider, keys = _choose_provider(env, requested)
-        settings = cls(
-            mqtt=MqttSettings.from_env(env),
+        settings = _from_env(
+            cls, env, mqtt=MqttSettings.from_env(env),
             worker_id=_get(env, "WORKER_ID", f"python-worker-{hostname}"),
-            node=_get(env, "NODE_NAME", hostname),
-            hostname=hostname,
-            provider=provider,
+            node=_get(env, "NODE_NAME", hostname), hostname=hostname, provider=provider,
             model=_get(env, "LLM_MODEL", DEFAULT_MODELS[provider]),
             base_url=_get(env, "LLM_BASE_URL", DEFAULT_BASE_URLS.get(provider, "")),
-            user_key_provider=_user_key_provider(env),
-            api_keys=keys,
-            llm_timeout_seconds=_float(
-                env, "LLM_TIMEOUT_SECONDS", cls.llm_timeout_seconds, minimum=0.1),
-            key_cooldown_seconds=_float(env, "KEY_COOLDOWN_SECONDS", cls.key_cooldown_seconds),
-            simulated_work_seconds=_float(
-                env, "SIMULATED_WORK_SECONDS", cls.simulated_work_seconds),
-            grpc_endpoints=_endpoints(env, "GRPC_ENDPOINTS", cls.grpc_endpoints),
-            grpc_connect_to=_optional_endpoint(env, "GRPC_CONNECT_TO"),
-            grpc_tls_ca_file=_ca_file(env, "GRPC_TLS_CA_FILE"),
-            grpc_timeout_seconds=_float(
-                env, "GRPC_TIMEOUT_SECONDS", cls.grpc_timeout_seconds, minimum=0.1),
-            grpc_max_attempts=_int(env, "GRPC_MAX_ATTEMPTS", cls.grpc_max_attempts, minimum=1),
-            task_timeout_seconds=_float(
-                env, "TASK_TIMEOUT_SECONDS", cls.task_timeout_seconds, minimum=1.0),
-            heartbeat_seconds=_float(env, "HEARTBEAT_SECONDS", cls.heartbeat_seconds, minimum=1),
-            publish_task_status=_bool(env, "PUBLISH_TASK_STATUS", cls.publish_task_status),
-            health_file=_get(env, "HEALTH_FILE", cls.health_file),
-            metrics_host=_get(env, "METRICS_HOST", cls.metrics_host),
-            metrics_port=_int(env, "METRICS_PORT", cls.metrics_port),
-            stream_answers=_bool(env, "STREAM_ANSWERS", cls.stream_answers),
-            offline_word_seconds=_float(env, "OFFLINE_WORD_SECONDS", cls.offline_word_seconds),
-            log_level=_get(env, "LOG_LEVEL", cls.log_level).upper(),
-            mqtt_log_level=_get(env, "MQTT_LOG_LEVEL", cls.mqtt_log_level).upper(),
-        )
+            user_key_provider=_user_key_provider(env), api_keys=keys)
         settings._check_worst_case()
         return settings
 
