@@ -1,15 +1,14 @@
 """Returns task results to the master: the gRPC client of WorkerCallback.SendResult.
 
 Results go only to the endpoints of GRPC_ENDPOINTS: one long-lived channel each (over TLS,
-checked against GRPC_TLS_CA_FILE, when that is set), a deadline on every call, grpc's own
-retry policy for a master that refuses connections for a moment, and a bounded outer loop
-with exponential backoff for one that is away for seconds. ``close`` ends every call in
-flight and refuses new ones, so nothing is sent after the worker said goodbye.
+checked against GRPC_TLS_CA_FILE, when that is set), a deadline on every call, and one
+bounded retry loop with exponential backoff (protos/README.md's schedule, which the Node.js,
+Go and Java workers follow too). ``close`` ends every call in flight and refuses new ones, so
+nothing is sent after the worker said goodbye.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from pathlib import Path
@@ -22,21 +21,7 @@ from ai_system.rpc.worker_callback_pb2 import ResultAck, TaskChunk, TaskResult
 
 log = logging.getLogger(__name__)
 
-_RETRY_POLICY = {
-    "methodConfig": [{
-        "name": [{"service": "ai_system.rpc.WorkerCallback"}],
-        "retryPolicy": {
-            "maxAttempts": 4,
-            "initialBackoff": "0.1s",
-            "maxBackoff": "1s",
-            "backoffMultiplier": 2,
-            "retryableStatusCodes": ["UNAVAILABLE"],
-        },
-    }],
-}
 _CHANNEL_OPTIONS = [
-    ("grpc.enable_retries", 1),
-    ("grpc.service_config", json.dumps(_RETRY_POLICY)),
     # grpc's default reconnect backoff grows to 120 s; a restarted master is back sooner.
     ("grpc.initial_reconnect_backoff_ms", 250),
     ("grpc.min_reconnect_backoff_ms", 250),
