@@ -9,7 +9,7 @@ import pytest
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
-from support.browser import chromium
+from support.browser import chromium, texts
 from support.chat import ChatClient
 from support.system import SystemFactory
 
@@ -48,12 +48,10 @@ def test_the_dashboard_shows_two_workers_and_a_finished_task(
                .text == "1")
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#log .log-line"))
     # The pushes after the first carry only what is new: each start-up line shows once.
-    lines = [line.text for line in browser.find_elements(By.CSS_SELECTOR, "#log .log-line")]
+    lines = texts(browser, "#log .log-line")
     assert len(lines) == len(set(lines)), lines
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#chart-queue polyline"))
-    states = {row.find_element(By.CLASS_NAME, "state").text
-              for row in browser.find_elements(By.CSS_SELECTOR, "#workers tr[data-worker]")}
-    assert states == {"idle"}
+    wait.until(lambda d: texts(d, "#workers tr[data-worker] .state") == ["idle", "idle"])
     assert "Watch me on the dashboard" not in browser.page_source
     browser.save_screenshot(str(artifacts / "dashboard.png"))
 

@@ -13,6 +13,14 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 
 
+def texts(driver: webdriver.Chrome, selector: str) -> list[str]:
+    """The text of every element ``selector`` matches, read in one step: a page that redraws
+    a table or list on each update may replace an element found a moment before."""
+    return [str(text) for text in driver.execute_script(
+        "return Array.from(document.querySelectorAll(arguments[0]), e => e.textContent);",
+        selector)]
+
+
 @contextmanager
 def chromium(width: int = 1280, height: int = 900) -> Iterator[webdriver.Chrome]:
     """A fresh headless browser profile, quit (and its profile removed) afterwards."""
