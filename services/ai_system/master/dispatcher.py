@@ -114,17 +114,27 @@ class Dispatcher:
         return effects + self._tasks.sync(now, worker)
 
     def status(self, now: float, status: WorkerStatus) -> list[Effect]:
-        """idle, busy or offline (Last Will or shutdown); raises UnknownWorkerError."""
-        worker = self._workers.status(now, status)
+        """idle, busy or offline (Last Will or shutdown); raises UnknownWorkerError.
+
+        A Last Will (offline naming no task) counts at ``expire`` a moment later, unless the
+        broker changes or the worker is heard from first (see WorkerRegistry.hold_will)."""
+        if status.status == "offline" and status.task_id is None:
+            self._workers.hold_will(now, status)
+            return []
         if status.status == "offline":
-            # Naming its task, it stops on purpose and gives it back (a Last Will names none).
-            handed_back = status.task_id is not None and status.task_id == worker.task_id
-            return self._tasks.take_back(now, worker, handed_back) + self._tasks.sync(now, worker)
+            return self._offline(now, status)
+        worker = self._workers.status(now, status)
         if status.status == "busy":
             if worker.task_id is not None and status.task_id in (None, worker.task_id):
                 self._tasks.acknowledged(worker)  # (a worker of the original protocol names none)
             return self._tasks.sync(now, worker)
         return self._tasks.idle_report(now, worker, status.task_id) + self._tasks.sync(now, worker)
+
+    def _offline(self, now: float, status: WorkerStatus) -> list[Effect]:
+        worker = self._workers.status(now, status)
+        # Naming its task, it stops on purpose and gives it back (a Last Will names none).
+        handed_back = status.task_id is not None and status.task_id == worker.task_id
+        return self._tasks.take_back(now, worker, handed_back) + self._tasks.sync(now, worker)
 
     def result(self, now: float, result: WorkerResult) -> tuple[Ack, list[Effect]]:
         """A worker's answer (or provider error) for a task; the first answer wins
@@ -139,7 +149,9 @@ class Dispatcher:
         """Deadlines passed, or hand-overs a worker did not acknowledge in time: the tasks go
         back to the queue, their workers wait for idle. Retries whose backoff is over join
         the queue again."""
-        return self._tasks.expire(now)
+        effects = [effect for will in self._workers.due_wills(now)
+                   for effect in self._offline(now, will)]
+        return effects + self._tasks.expire(now)
 
     def forget_offline(self, now: float) -> list[str]:
         """Drop workers offline (and silent) for long; return their ids."""

@@ -18,6 +18,12 @@ from ai_system.protocol import WorkerRegistration, WorkerStatus
 class WorkerRegistry:
     """Every known worker by id, and the idle ones, longest-waiting first."""
 
+    # A Last Will counts only this long after it came: a broker that stops sends the will of
+    # every client it drops, the living ones too (mosquitto does), and the master loses that
+    # broker a moment later, which drops the wills still held (the workers register with the
+    # next broker and keep their tasks).
+    WILL_HOLD_SECONDS = 1.0
+
     def __init__(self, *, forget_offline_after: float = 3600.0,
                  wall_offset: float = 0.0) -> None:
         # Replaced containers come back under new ids: the old ones leave /api/status.
@@ -31,6 +37,8 @@ class WorkerRegistry:
         # path: the same dicts, no copy and no call.
         self.by_id: Mapping[str, Worker] = self._workers
         self.idle: Mapping[str, None] = self._idle
+        # Last Wills not yet counted, by worker id, with when each came.
+        self._wills: dict[str, tuple[float, WorkerStatus]] = {}
 
     def knows(self, worker_id: str) -> bool:
         return worker_id in self._workers
@@ -55,6 +63,7 @@ class WorkerRegistry:
         worker.online = True
         worker.confirmed = True
         worker.last_seen = now
+        self._wills.pop(reg.worker_id, None)
         return worker, restarted
 
     def status(self, now: float, status: WorkerStatus) -> Worker:
@@ -63,6 +72,7 @@ class WorkerRegistry:
         worker = self._workers.get(status.worker_id)
         if worker is None:
             raise UnknownWorkerError(status.worker_id)
+        self._wills.pop(status.worker_id, None)
         worker.last_seen = now
         worker.confirmed = True
         if status.status == "offline":
@@ -74,6 +84,23 @@ class WorkerRegistry:
         elif worker.task_id is None and status.task_id is not None:
             worker.blocked = True  # busy on something we did not hand it
         return worker
+
+    def hold_will(self, now: float, will: WorkerStatus) -> None:
+        """A Last Will (``offline`` naming no task), held for WILL_HOLD_SECONDS; meanwhile
+        its worker gets no task. Raises UnknownWorkerError."""
+        worker = self._workers.get(will.worker_id)
+        if worker is None:
+            raise UnknownWorkerError(will.worker_id)
+        self._wills[will.worker_id] = (now, will)
+        worker.confirmed = False
+        self._idle.pop(will.worker_id, None)
+
+    def due_wills(self, now: float) -> list[WorkerStatus]:
+        """The held wills whose time came, no longer held."""
+        due = [will for at, will in self._wills.values() if now - at >= self.WILL_HOLD_SECONDS]
+        for will in due:
+            del self._wills[will.worker_id]
+        return due
 
     def restored(self, now: float, worker_id: str, instance_id: str) -> Worker:
         """The worker a task rebuilt from the journal was handed to: an offline stand-in
@@ -112,7 +139,9 @@ class WorkerRegistry:
         return gone
 
     def unconfirm_all(self) -> None:
-        """No worker gets a task until it is heard from again (the broker changed)."""
+        """No worker gets a task until it is heard from again, and the wills held are
+        dropped (the broker changed)."""
+        self._wills.clear()
         for worker in self._workers.values():
             worker.confirmed = False
             self._idle.pop(worker.worker_id, None)

@@ -30,7 +30,8 @@ def test_the_dispatcher_reads_out_what_the_service_needs() -> None:
     d.count_rejection("session_rate")
     for task_id in ("t1", "t2"):
         d.submit(0.0, task_id=task_id, session_id="s1", query="q", result_token=task_id)
-    d.status(1.0, WorkerStatus(worker_id="w1", status="offline"))  # t1 back in the queue
+    d.status(1.0, WorkerStatus(worker_id="w1", status="offline"))  # its Last Will...
+    d.expire(2.0)  # ...counts a moment later: t1 back in the queue
     assert (d.requeued, d.completed, d.failed) == (1, 0, 0)
     d.register(2.0, WorkerRegistration(worker_id="w1"))
     d.result(3.0, WorkerResult(task_id="t1", worker_id="w1", result_token="t1",

@@ -11,6 +11,7 @@ from ai_system.master.domain import RefusedError, UnknownWorkerError
 from ai_system.master.effects import Assign, Deliver, Effect, Fail, Persist, Queued, Retrying
 from ai_system.master.fairqueue import FairQueue
 from ai_system.master.worker_results import Ack, WorkerChunk, WorkerResult
+from ai_system.master.workers import WorkerRegistry
 from ai_system.protocol import WorkerRegistration, WorkerStatus
 
 TIMEOUT = 30.0
@@ -42,8 +43,13 @@ def register(d: Dispatcher, worker_id: str, now: float = 0.0, status: str = "idl
 
 def status(d: Dispatcher, worker_id: str, state: str, task_id: str | None = None,
            now: float = 0.0) -> list[Effect]:
-    return acts(d.status(now, WorkerStatus(worker_id=worker_id, status=state,  # type: ignore[arg-type]
-                                           task_id=task_id)))
+    """The worker's status at ``now``; a Last Will (offline naming no task) as it counts,
+    at the end of its hold."""
+    effects = d.status(now, WorkerStatus(worker_id=worker_id, status=state,  # type: ignore[arg-type]
+                                         task_id=task_id))
+    if state == "offline" and task_id is None:
+        effects += d.expire(now + WorkerRegistry.WILL_HOLD_SECONDS)
+    return acts(effects)
 
 
 def submit(d: Dispatcher, task_id: str, now: float = 0.0, session: str = "s1",
@@ -464,12 +470,61 @@ def test_finished_tasks_are_remembered_only_up_to_a_bound() -> None:
     assert result(d, "t0", "w1")[0] == Ack(False, "unknown task")
 
 
+def will(d: Dispatcher, worker_id: str, now: float) -> list[Effect]:
+    """A Last Will as the broker sends it, before its hold is over."""
+    return acts(d.status(now, WorkerStatus(worker_id=worker_id, status="offline")))
+
+
+def test_a_last_will_counts_after_its_hold() -> None:
+    d = make()
+    register(d, "w1")
+    register(d, "w2")
+    assert assigns(submit(d, "t1")) == [("t1", "w1", 1)]
+    status(d, "w1", "busy", "t1")
+    assert will(d, "w1", now=1.0) == []
+    assert worker_state(d, "w1")["state"] == "busy"  # not yet counted
+    assert assigns(submit(d, "t2", now=1.5)) == [("t2", "w2", 1)]
+    register(d, "w3", now=1.6)
+    assert expire(d, 1.5) == []
+    assert assigns(expire(d, 1.0 + WorkerRegistry.WILL_HOLD_SECONDS)) == [("t1", "w3", 2)]
+    assert worker_state(d, "w1")["state"] == "offline"
+    assert d.requeued == 1
+
+
+def test_wills_from_a_broker_that_stops_lose_no_attempt() -> None:
+    # Stopping, mosquitto sends every client's Last Will, the living ones' too; then the
+    # master loses it. The workers come back with the next broker, still on their tasks.
+    d = make(max_attempts=1)
+    register(d, "w1", instance="i1")
+    register(d, "w2", instance="i2")
+    assert assigns(submit(d, "t1")) == [("t1", "w1", 1)]
+    status(d, "w1", "busy", "t1")
+    assert will(d, "w1", now=1.0) == [] and will(d, "w2", now=1.0) == []
+    d.broker_changed()  # the master lost that broker
+    assert expire(d, 5.0) == []  # the wills were dropped with it
+    register(d, "w1", now=6.0, status="busy", instance="i1")
+    register(d, "w2", now=6.0, instance="i2")
+    ack, effects = result(d, "t1", "w1", now=7.0, response="still here")
+    assert ack.success and [e.response for e in of_type(effects, Deliver)] == ["still here"]
+    assert (d.requeued, d.failed) == (0, 0)
+
+
+def test_a_worker_gets_no_task_while_its_will_is_held_and_stays_if_heard_from() -> None:
+    d = make()
+    register(d, "w1")
+    will(d, "w1", now=1.0)
+    assert assigns(submit(d, "t1", now=1.2)) == []  # queued
+    assert assigns(register(d, "w1", now=1.5)) == [("t1", "w1", 1)]  # it reconnected at once
+    assert expire(d, 10.0) == []
+    assert worker_state(d, "w1")["state"] == "busy"
+
+
 def test_workers_offline_for_long_are_forgotten() -> None:
     d = Dispatcher(grpc_endpoint=ENDPOINT, task_timeout=TIMEOUT, max_attempts=3,
                    forget_offline_after=60.0)
     register(d, "old", now=0.0)
     register(d, "alive", now=0.0)
-    status(d, "old", "offline", now=10.0)
+    status(d, "old", "offline", now=10.0 - WorkerRegistry.WILL_HOLD_SECONDS)  # counts at 10
     assert d.forget_offline(69.0) == []
     assert d.forget_offline(70.0) == ["old"]
     assert [w["worker_id"] for w in d.snapshot()["workers"]] == ["alive"]

@@ -8,6 +8,7 @@ import pytest
 from support.recorder import Recorder
 
 from ai_system.config import MasterSettings
+from ai_system.local.processes import wait_until
 from ai_system.master.metrics import MasterMetrics
 from ai_system.master.service import MasterService, QueryRejectedError
 from ai_system.master.session_tokens import SessionTokens
@@ -52,8 +53,10 @@ def test_the_masters_metrics_follow_the_questions(scripted: tuple) -> None:
     service.on_result(WorkerResult(task_id=second.task_id, worker_id=second.worker_id,
                                    result_token=second.result_token, error="503",
                                    error_kind="upstream", provider="gemini"))
-    service.on_status(WorkerStatus(worker_id="w2", status="offline"))
+    service.on_status(WorkerStatus(worker_id="w2", status="offline"))  # its Last Will...
     published.wait_for(lambda calls: len(calls) == 3)  # the waiting question went out
+    wait_until(lambda: value(metrics, "ai_system_workers", state="offline", language="python")
+               == 1, 10.0, "w2's Last Will to count (at a tick after its hold)")
 
     assert value(metrics, "ai_system_tasks_submitted_total") == 3
     assert value(metrics, "ai_system_tasks_completed_total") == 1
