@@ -17,3 +17,11 @@ def stop_on_signals() -> threading.Event:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     return stop
+
+
+def wait_for_stop(stop: threading.Event) -> None:
+    """Block until ``stop`` is set, in steps of a second: a signal the kernel delivers to
+    another thread (one of gRPC's, say) does not wake a main thread blocked in one long
+    wait, and Python runs its handler only once that thread is back in the interpreter."""
+    while not stop.wait(1.0):
+        pass

@@ -32,7 +32,7 @@ from ai_system.master.service import MasterService
 from ai_system.master.session_tokens import SessionTokens
 from ai_system.master.snapshot import snapshot
 from ai_system.mqtt import MqttLogHandler, configure_logging
-from ai_system.signals import stop_on_signals
+from ai_system.signals import stop_on_signals, wait_for_stop
 
 log = logging.getLogger("ai_system.master")
 
@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
              settings.web_host, settings.web_port, settings.grpc_port,
              settings.grpc_advertised_endpoint,
              f"port {settings.metrics_port}" if settings.metrics_port else "no port")
-    stop.wait()
+    wait_for_stop(stop)
 
     log.info("stopping: no more questions")
     for sid in service.close_intake():

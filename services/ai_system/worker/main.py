@@ -11,7 +11,7 @@ from prometheus_client import start_http_server
 from ai_system.cli import parser
 from ai_system.config import WorkerSettings, load_or_report
 from ai_system.mqtt import MqttLogHandler, configure_logging
-from ai_system.signals import stop_on_signals
+from ai_system.signals import stop_on_signals, wait_for_stop
 from ai_system.worker.bus import WorkerBus
 from ai_system.worker.callback import ResultSender
 from ai_system.worker.health import HealthFile
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
              ", ".join(settings.grpc_endpoints), " over TLS" if settings.grpc_tls_ca_file else "")
     runner.start()
     bus.start()
-    stopping.wait()
+    wait_for_stop(stopping)
     log.info("stopping")
     # A result already on its way may finish; then no result leaves before the goodbye.
     runner.stop(_RUNNER_JOIN_SECONDS)
