@@ -166,7 +166,8 @@ def _from_env(cls: type[D], env: Env, derived: Derived | None = None, **values: 
 
 
 def _read(env: Env, meta: Mapping[str, Any], default: object) -> object:
-    var, minimum, value = meta["env"], meta["minimum"], default
+    var, minimum = meta["env"], meta["minimum"]
+    value: object
     if meta["read"]:
         value = meta["read"](env, var, default)
     elif isinstance(default, bool):  # before int, which bool is
