@@ -24,13 +24,14 @@ EVENT_SESSION = "session"
 EVENT_TASK_QUEUED = "task-queued"
 EVENT_AI_RESPONSE = "ai-response"
 EVENT_TASK_ERROR = "task-error"
-# Added: a provider error that another attempt may cure; the question waits for it.
+# This project's own events, which a page of the original UI ignores:
+# a provider error that another attempt may cure; the question waits for it.
 EVENT_TASK_RETRYING = "task-retrying"
-# Added: part of an answer while the LLM writes it; the ai-response that follows replaces it.
+# Part of an answer while the LLM writes it; the ai-response that follows replaces it.
 EVENT_AI_CHUNK = "ai-chunk"
-# Added: the browser starts a new conversation: later questions carry no earlier turns.
+# The browser starts a new conversation: later questions carry no earlier turns.
 EVENT_NEW_CONVERSATION = "new-conversation"
-# Added: which answered questions the model is given again with the next one.
+# Which answered questions the model is given again with the next one.
 EVENT_CONVERSATION = "conversation"
 
 # What went wrong when a result carries an error (TaskResult.error_kind). The master gives
@@ -172,10 +173,11 @@ class WorkerRegistration(Message):
     provider: str = ""
     status: WorkerState = "idle"
     timestamp: int = field(default_factory=now_ms)
-    # Added: new at every process start, so the master can tell a restarted worker (which
-    # holds nothing) from a reconnected one (which still works on its task).
+    # Optional, as the original registration has neither. New at every process start, so the
+    # master can tell a restarted worker (which holds nothing) from a reconnected one (which
+    # still works on its task).
     instance_id: str = ""
-    # Added: the provider a key typed in the chat is used with on this worker.
+    # The provider a key typed in the chat is used with on this worker.
     user_key_provider: str = ""
 
     @classmethod

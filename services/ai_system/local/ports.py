@@ -3,16 +3,31 @@
 from __future__ import annotations
 
 import errno
+import random
 import socket
 
 from ai_system.local.processes import StartupError
 
+# Below the kernel's ephemeral range (32768 and up), from which every outgoing connection takes
+# its local port: a port chosen there can be taken by one between the choice and the child binding
+# it (seen under load: a worker's metrics port already in use). The tests' blocks start at 20000.
+_CHOICES = range(10000, 20000)
+_handed_out: set[int] = set()
+
 
 def free_port() -> int:
-    """A TCP port nobody listens on right now (the kernel's choice)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A TCP port nobody listens on (any address) that this process has not handed out."""
+    for port in random.sample(_CHOICES, 100):
+        if port in _handed_out:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("0.0.0.0", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise StartupError(f"no free TCP port between {_CHOICES.start} and {_CHOICES.stop - 1}")
 
 
 def check_port_free(port: int, what: str) -> None:

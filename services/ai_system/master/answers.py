@@ -1,8 +1,7 @@
 """A worker's results and chunks: which count, and what each does to its task.
 
-A result counts once, for the task whose token it carries (a worker of the original
-protocol may name neither task nor token, see ``Answers.result``); a chunk counts only
-from the task's current attempt. What follows, a delivery, a failure or a retry, is the
+A result counts once, for the task whose token it carries; a chunk counts only from the
+task's current attempt. What follows, a delivery, a failure or a retry, is the
 task lifecycle's (lifecycle.py). No I/O, like the rest of the dispatcher.
 """
 
@@ -33,7 +32,6 @@ class Answers:
         *,
         max_attempts: int,
         wall_offset: float,
-        accept_untokened: bool,
     ) -> None:
         self._lifecycle = lifecycle
         self._tasks = lifecycle.open_tasks
@@ -43,26 +41,13 @@ class Answers:
         self._conversations = conversations
         self._max_attempts = max_attempts
         self._wall_offset = wall_offset  # time.time() - time.monotonic()
-        # Workers of the original protocol send neither task id nor token: their result for
-        # the task they hold counts only if the operator says so.
-        self._accept_untokened = accept_untokened
         self.last_answer: float | None = None  # when the last answer came (monotonic)
 
     def result(self, now: float, result: WorkerResult) -> tuple[Ack, list[Effect]]:
-        """A worker's answer (or provider error) for a task; the first answer wins.
-
-        Only a result carrying the task's token counts. A worker of the original protocol
-        sends no task id: its held task is meant if the session matches; without a token
-        too, it counts only where the operator accepts untokened results.
-        """
+        """A worker's answer (or provider error) for a task; the first answer wins. Only a
+        result carrying the task's token counts."""
         worker_id, task_id = result.worker_id, result.task_id
         sender = self._workers.by_id.get(worker_id)
-        held_match = False
-        if not task_id and sender is not None and sender.task_id:
-            held = self._tasks.get(sender.task_id)
-            if held is not None and held.session_id == result.session_id:
-                task_id, held_match = held.task_id, True
-        untokened = (held_match and not result.result_token and self._accept_untokened)
         if task_id in self._finished:
             if not _same(result.result_token, self._finished[task_id]):
                 return self._forged(), []
@@ -72,9 +57,7 @@ class Answers:
         if task is None:
             self._counters.unknown_results += 1
             return Ack(False, "unknown task"), []
-        if untokened and task.worker_id == worker_id:
-            self._counters.untokened_results += 1
-        elif not _same(result.result_token, task.result_token):
+        if not _same(result.result_token, task.result_token):
             return self._forged(), []
         current = task.state == "assigned" and task.worker_id == worker_id
         if result.error:

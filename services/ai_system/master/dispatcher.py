@@ -23,7 +23,7 @@ from ai_system.master.counters import Counters
 from ai_system.master.effects import Effect, Persist
 from ai_system.master.journal import ConversationStart, TaskRecord, Turn
 from ai_system.master.lifecycle import TaskLifecycle
-from ai_system.master.worker_results import Ack, WorkerChunk, WorkerResult
+from ai_system.master.worker_results import Ack, HeldTask, WorkerChunk, WorkerResult
 from ai_system.master.workers import WorkerRegistry
 from ai_system.protocol import WorkerRegistration, WorkerStatus
 
@@ -52,7 +52,6 @@ class Dispatcher:
         finished_memory: int = 10_000,
         forget_offline_after: float = 3600.0,
         wall_offset: float = 0.0,
-        accept_untokened: bool = False,
         conversations: Conversations | None = None,
     ) -> None:
         # time.time() - time.monotonic(): messages and the journal carry wall-clock times.
@@ -73,8 +72,7 @@ class Dispatcher:
             wall_offset=wall_offset)
         self._answers = Answers(
             self._tasks, self._workers, self._counters, self._conversations,
-            max_attempts=max_attempts, wall_offset=wall_offset,
-            accept_untokened=accept_untokened)
+            max_attempts=max_attempts, wall_offset=wall_offset)
 
     def knows(self, worker_id: str) -> bool:
         return self._workers.knows(worker_id)
@@ -209,6 +207,10 @@ class Dispatcher:
         queue's own refusals."""
         self._counters.rejected[reason] += 1
 
+    def count_untokened(self) -> None:
+        """A result taken without its task's token, as the operator allows."""
+        self._counters.untokened_results += 1
+
     # --- readings ----------------------------------------------------------------------
 
     @property
@@ -225,6 +227,15 @@ class Dispatcher:
     def requeued(self) -> int:
         """Hand-overs taken back so far from workers that went away or missed a deadline."""
         return self._counters.requeued
+
+    def held_task(self, worker_id: str, session_id: str) -> HeldTask | None:
+        """The open task of ``session_id`` that ``worker_id`` holds, if any."""
+        worker = self._workers.by_id.get(worker_id)
+        task = self._tasks.open_tasks.get(worker.task_id or "") if worker is not None else None
+        if task is None or task.session_id != session_id:
+            return None
+        return HeldTask(task.task_id, task.result_token,
+                        assigned_to_it=task.worker_id == worker_id)
 
     def queue_depth(self) -> int:
         return self._tasks.queue_depth()

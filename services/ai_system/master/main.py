@@ -22,6 +22,7 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 
 from ai_system.cli import parser
 from ai_system.config import MasterSettings, load_or_report
+from ai_system.master import original
 from ai_system.master.app import create_app
 from ai_system.master.bus import MasterBus
 from ai_system.master.journal import Journal, JournalError, open_journal
@@ -133,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
         web = make_server(settings.web_host, settings.web_port, app, threaded=True,
                           request_handler=_RequestHandler)
         grpc_server = serve(service, settings.grpc_port, tls_port=settings.grpc_tls_port,
-                            tls=tls)
+                            tls=tls, also=[original.service(
+                                service, settings.accept_untokened_results)])
         if settings.metrics_port:
             metrics_server, _ = start_http_server(settings.metrics_port, settings.metrics_host,
                                                   registry=metrics.registry)

@@ -5,15 +5,14 @@ The plain port serves the workers of the overlay network; an optional second por
 TLS (GRPC_TLS_PORT) for workers outside it. Both reach the same servicer, and every result
 must carry its task's result token whichever way it comes.
 
-The servicer answers under two names: ``ai_system.rpc.WorkerCallback`` and the original
-assignment's ``worker.WorkerCallback``, whose TaskResult has the same field numbers 1-8
-(ours reserves 5, the original's ``api_key``: a user's key that an original worker echoes
-back, dropped on arrival).
+Other services may be served beside it (``also``): the original assignment's
+``worker.WorkerCallback`` (original.py).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from concurrent import futures
 from pathlib import Path
 from typing import Protocol
@@ -39,18 +38,7 @@ class ResultServicer(pb_grpc.WorkerCallbackServicer):
     def SendResult(  # gRPC's method name
         self, request: pb.TaskResult, context: grpc.ServicerContext
     ) -> pb.ResultAck:
-        ack = self._handler.on_result(WorkerResult(
-            task_id=request.task_id,
-            session_id=request.session_id,
-            worker_id=request.worker_id,
-            result_token=request.result_token,
-            response=request.ai_response,
-            error=request.error,
-            error_kind=request.error_kind,
-            provider=request.provider,
-            model=request.model,
-            processing_time_ms=request.processing_time_ms,
-        ))
+        ack = self._handler.on_result(worker_result(request))
         return pb.ResultAck(success=ack.success, message=ack.message)
 
     def SendChunk(  # gRPC's method name
@@ -63,20 +51,19 @@ class ResultServicer(pb_grpc.WorkerCallbackServicer):
         return pb.ResultAck(success=ack.success, message=ack.message)
 
 
-ORIGINAL_SERVICE = "worker.WorkerCallback"
-
-
-def _original_service(servicer: ResultServicer) -> grpc.GenericRpcHandler:
-    """``worker.WorkerCallback/SendResult``: parsed as our TaskResult (1-8 are the same)."""
-    def send_result(request: pb.TaskResult, context: grpc.ServicerContext) -> pb.ResultAck:
-        request.DiscardUnknownFields()  # field 5: the user's key, echoed back
-        return servicer.SendResult(request, context)
-
-    return grpc.method_handlers_generic_handler(ORIGINAL_SERVICE, {
-        "SendResult": grpc.unary_unary_rpc_method_handler(
-            send_result, request_deserializer=pb.TaskResult.FromString,
-            response_serializer=pb.ResultAck.SerializeToString),
-    })
+def worker_result(request: pb.TaskResult) -> WorkerResult:
+    return WorkerResult(
+        task_id=request.task_id,
+        session_id=request.session_id,
+        worker_id=request.worker_id,
+        result_token=request.result_token,
+        response=request.ai_response,
+        error=request.error,
+        error_kind=request.error_kind,
+        provider=request.provider,
+        model=request.model,
+        processing_time_ms=request.processing_time_ms,
+    )
 
 
 def _bind(server: grpc.Server, port: int,
@@ -101,7 +88,8 @@ def tls_credentials(cert_file: str, key_file: str) -> grpc.ServerCredentials:
 
 
 def serve(handler: ResultHandler, port: int, max_workers: int = 8, tls_port: int = 0,
-          tls: grpc.ServerCredentials | None = None) -> grpc.Server:
+          tls: grpc.ServerCredentials | None = None,
+          also: Sequence[grpc.GenericRpcHandler] = ()) -> grpc.Server:
     """Start the WorkerCallback server (and its TLS listener when ``tls_port`` is set);
     raise OSError if a port is taken."""
     server = grpc.server(
@@ -109,9 +97,8 @@ def serve(handler: ResultHandler, port: int, max_workers: int = 8, tls_port: int
         # Without this a second master could bind the same port and take half the results.
         options=[("grpc.so_reuseport", 0)],
     )
-    servicer = ResultServicer(handler)
-    pb_grpc.add_WorkerCallbackServicer_to_server(servicer, server)
-    server.add_generic_rpc_handlers([_original_service(servicer)])
+    pb_grpc.add_WorkerCallbackServicer_to_server(ResultServicer(handler), server)
+    server.add_generic_rpc_handlers(also)
     if not _bind(server, port, None):
         raise OSError(f"cannot listen for gRPC on port {port} (GRPC_PORT): is it in use?")
     if tls_port and not _bind(server, tls_port, tls):

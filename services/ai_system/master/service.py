@@ -31,7 +31,7 @@ from ai_system.master.journal import Journal, TaskRecord
 from ai_system.master.limits import RateLimiter
 from ai_system.master.session_tokens import SessionTokens
 from ai_system.master.sessions import Sessions
-from ai_system.master.worker_results import Ack, WorkerChunk, WorkerResult
+from ai_system.master.worker_results import Ack, HeldTask, WorkerChunk, WorkerResult
 from ai_system.protocol import LogRecord, WorkerRegistration, WorkerStatus
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,6 @@ class MasterService:
             max_pending_per_session=settings.max_pending_per_session,
             max_queued=settings.max_queued,
             ack_timeout=settings.assign_ack_seconds,
-            accept_untokened=settings.accept_untokened_results,
             wall_offset=self._wall_offset,
             conversations=Conversations(settings.conversation_turns,
                                         settings.conversation_chars,
@@ -261,9 +260,6 @@ class MasterService:
         if not ack.success:
             log.warning("result for task %r from worker %r refused: %s", result.task_id,
                         result.worker_id, ack.message)
-        elif not result.result_token:
-            log.info("accepted a result without a result token from worker %r "
-                     "(ACCEPT_UNTOKENED_RESULTS)", result.worker_id)
         else:
             log.debug("result for task %s from %s: %s", result.task_id, result.worker_id,
                       ack.message)
@@ -274,6 +270,14 @@ class MasterService:
             ack, effects = self._dispatcher.chunk(self._clock(), chunk)
             self._send(effects)
         return ack
+
+    def held_task(self, worker_id: str, session_id: str) -> HeldTask | None:
+        with self._lock:
+            return self._dispatcher.held_task(worker_id, session_id)
+
+    def count_untokened(self) -> None:
+        with self._lock:
+            self._dispatcher.count_untokened()
 
     def on_log(self, record: LogRecord) -> None:
         """A line of ``<prefix>/logs``, from any component (nothing may be logged here)."""

@@ -1,5 +1,5 @@
 """What the gRPC servicer (results.py) hands the dispatcher from a worker's SendResult and
-SendChunk, and the acknowledgement it answers with: plain data, free of gRPC."""
+SendChunk, and what it gets back: plain data, free of gRPC."""
 
 from __future__ import annotations
 
@@ -40,3 +40,12 @@ class Ack:
 
     success: bool
     message: str
+
+
+@dataclass(frozen=True)
+class HeldTask:
+    """The open task a worker holds, for a result that names no task (original.py)."""
+
+    task_id: str
+    result_token: str = field(repr=False)
+    assigned_to_it: bool  # not since taken over by another worker

@@ -18,6 +18,7 @@ import grpc
 from ai_system.config import WorkerSettings
 from ai_system.rpc import worker_callback_pb2_grpc
 from ai_system.rpc.worker_callback_pb2 import ResultAck, TaskChunk, TaskResult
+from ai_system.worker import original
 
 log = logging.getLogger(__name__)
 
@@ -28,9 +29,6 @@ _CHANNEL_OPTIONS = [
     ("grpc.max_reconnect_backoff_ms", 2000),
 ]
 _RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
-# The original assignment's name of SendResult (package worker); its TaskResult has our
-# field numbers 1-8, so the same message serves.
-ORIGINAL_SEND_RESULT = "/worker.WorkerCallback/SendResult"
 # A chunk late by more than this is not worth the wait: the final answer follows anyway.
 _CHUNK_TIMEOUT_SECONDS = 2.0
 
@@ -51,8 +49,8 @@ class ResultSender:
                           for endpoint in self.endpoints}
         self._stubs = {endpoint: worker_callback_pb2_grpc.WorkerCallbackStub(channel)
                        for endpoint, channel in self._channels.items()}
-        # SendResult per endpoint: ours, or the original assignment's name once a master
-        # answered ours with UNIMPLEMENTED (remembered for the endpoint).
+        # SendResult per endpoint: ours, or the original assignment's (original.py) once a
+        # master answered ours with UNIMPLEMENTED (remembered for the endpoint).
         self._send_result: dict[str, grpc.UnaryUnaryMultiCallable[TaskResult, ResultAck]] = {
             endpoint: stub.SendResult for endpoint, stub in self._stubs.items()}
         self._no_streaming: set[str] = set()  # endpoints that answered SendChunk UNIMPLEMENTED
@@ -129,9 +127,7 @@ class ResultSender:
             if endpoint in self._original:
                 return False
             self._original.add(endpoint)
-            self._send_result[endpoint] = self._channels[endpoint].unary_unary(
-                ORIGINAL_SEND_RESULT, request_serializer=TaskResult.SerializeToString,
-                response_deserializer=ResultAck.FromString)
+            self._send_result[endpoint] = original.send_result(self._channels[endpoint])
         log.info("the master at %s speaks the original assignment's worker.WorkerCallback: "
                  "results go there by that name from now on", endpoint)
         return True

@@ -10,7 +10,7 @@ from ai_system.master.dispatcher import Dispatcher
 from ai_system.master.domain import RefusedError, UnknownWorkerError
 from ai_system.master.effects import Assign, Deliver, Effect, Fail, Persist, Queued, Retrying
 from ai_system.master.fairqueue import FairQueue
-from ai_system.master.worker_results import Ack, WorkerChunk, WorkerResult
+from ai_system.master.worker_results import Ack, HeldTask, WorkerChunk, WorkerResult
 from ai_system.master.workers import WorkerRegistry
 from ai_system.protocol import WorkerRegistration, WorkerStatus
 
@@ -217,17 +217,6 @@ def test_a_duplicate_result_is_acknowledged_and_ignored() -> None:
     assert ack == Ack(True, "duplicate ignored")
     assert of_type(effects, Deliver) == []
     assert d.snapshot()["tasks"]["duplicates"] == 1
-
-
-def test_a_result_without_task_id_is_matched_to_the_task_its_worker_holds() -> None:
-    d = make()
-    register(d, "w1")
-    submit(d, "t1", session="sess-1")
-    assert result(d, "", "w1", session_id="other", result_token=token("t1"))[0].success is False
-    ack, effects = result(d, "", "w1", session_id="sess-1", response="hi",
-                          result_token=token("t1"))
-    assert ack.success
-    assert [e.task_id for e in of_type(effects, Deliver)] == ["t1"]
 
 
 # --- workers going offline and attempts -------------------------------------------------
@@ -968,16 +957,14 @@ def test_chunks_of_the_current_attempt_reach_the_session_others_are_refused() ->
     assert chunk(d, "t1", "w2", 1, attempt=2)[0] == Ack(False, "unknown task")
 
 
-def test_a_result_without_task_id_and_token_counts_only_where_the_operator_accepts_it() -> None:
-    for accept in (False, True):
-        d = make(accept_untokened=accept)
-        register(d, "w1")
-        register(d, "w2")
-        submit(d, "t1", session="sess-1")  # w1
-        # Another worker, or the wrong session, never; the holder, only if accepted.
-        assert result(d, "", "w2", session_id="sess-1", result_token="")[0].success is False
-        assert result(d, "", "w1", session_id="other", result_token="")[0].success is False
-        ack, effects = result(d, "", "w1", session_id="sess-1", response="hi", result_token="")
-        assert ack.success is accept
-        assert bool(of_type(effects, Deliver)) is accept
-        assert d.snapshot()["tasks"]["untokened_results"] == int(accept)
+def test_the_task_a_worker_holds_is_found_by_its_session() -> None:
+    d = make()
+    register(d, "w1")
+    register(d, "w2")
+    submit(d, "t1", session="sess-1")  # w1
+    assert d.held_task("w1", "sess-1") == HeldTask("t1", token("t1"), assigned_to_it=True)
+    assert d.held_task("w1", "other") is None
+    assert d.held_task("w2", "sess-1") is None
+    assert d.held_task("nobody", "sess-1") is None
+    result(d, "t1", "w1")
+    assert d.held_task("w1", "sess-1") is None

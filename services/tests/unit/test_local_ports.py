@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -24,3 +25,11 @@ def test_a_free_port_can_be_listened_on_and_nothing_answers_there() -> None:
     port = free_port()
     assert not port_open(port)
     check_port_free(port, "MQTT")
+
+
+def test_free_ports_lie_below_the_range_outgoing_connections_take_and_differ() -> None:
+    ports = {free_port() for _ in range(50)}
+    assert len(ports) == 50
+    ephemeral = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+    low = int(ephemeral[0])
+    assert max(ports) < low

@@ -59,7 +59,9 @@ test('log lines carry level and component; below LOG_LEVEL nothing goes anywhere
   const lines = [];
   const records = [];
   const root = new Logger('worker:w', 'INFO', (line) => lines.push(line));
+  const everything = [];
   root.addSink('WARNING', (record) => records.push(record));
+  root.addSink('DEBUG', (record) => everything.push(record));
   const log = root.child('worker-node.bus');
   log.debug('hidden');
   log.info('connected');
@@ -67,6 +69,8 @@ test('log lines carry level and component; below LOG_LEVEL nothing goes anywhere
   assert.equal(lines.length, 2);
   assert.match(lines[0], /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO \[worker:w\] worker-node\.bus: connected$/);
   assert.deepEqual(records.map((r) => [r.source, r.level, r.message]), [['worker:w', 'WARNING', 'dropped']]);
+  assert.deepEqual(everything.map((r) => r.message), ['connected', 'dropped']);
+  assert.ok(Math.abs(records[0].timestamp - Date.now()) < 60_000);
 });
 
 test('the health check passes on a fresh file only', (t) => {
