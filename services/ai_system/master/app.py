@@ -13,7 +13,8 @@ from flask import Flask, jsonify, render_template, request
 from flask_socketio import SocketIO, emit, join_room
 
 from ai_system.master.dashboard import register_dashboard
-from ai_system.master.service import MasterService, QueryRejectedError
+from ai_system.master.questions import QueryRejectedError
+from ai_system.master.service import MasterService
 from ai_system.protocol import (
     EVENT_CONVERSATION,
     EVENT_NEW_CONVERSATION,
@@ -83,7 +84,7 @@ def create_app(service: MasterService, max_query_chars: int, health: Health,
             task_id = service.submit(_sid(), fields.get("query"), fields.get("api_key"),
                                      fields.get("request_id"))
         except QueryRejectedError as exc:
-            emit(*service.rejection(exc))  # to this connection only
+            emit(*exc.event())  # to this connection only
             return {"error": str(exc)}
         return {"task_id": task_id}
 

@@ -29,6 +29,7 @@ from ai_system.master.domain import RefusedError, UnknownWorkerError
 from ai_system.master.effects import Assign, Effect, Fail, Persist, SessionEffect
 from ai_system.master.journal import Journal, TaskRecord
 from ai_system.master.limits import RateLimiter
+from ai_system.master.questions import QueryRejectedError, parse
 from ai_system.master.session_tokens import SessionTokens
 from ai_system.master.sessions import Sessions
 from ai_system.master.worker_results import Ack, HeldTask, WorkerChunk, WorkerResult
@@ -44,20 +45,8 @@ TICK_SECONDS = 1.0
 COMPACT_EVERY_SECONDS = 60.0
 # A question is acknowledged once journaled; past this the journal is taken to be stuck.
 JOURNAL_WAIT_SECONDS = 5.0
-_MAX_API_KEY_CHARS = 512
-_MAX_REQUEST_ID_CHARS = 128
 # A worker id names its task topic: MQTT wildcards would make that topic unpublishable.
 _NOT_IN_TOPICS = ("+", "#", "\0")
-
-
-class QueryRejectedError(ValueError):
-    """A question the master will not queue; the message is for the user."""
-
-    def __init__(self, message: str, request_id: str | None = None,
-                 reason: str = "invalid") -> None:
-        super().__init__(message)
-        self.request_id = request_id  # the client's id, echoed if it was usable
-        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -186,12 +175,6 @@ class MasterService:
         with self._lock:
             return self._dispatcher.context(session_id)
 
-    @staticmethod
-    def rejection(exc: QueryRejectedError) -> tuple[str, dict[str, Any]]:
-        """The task-error event and payload that tell the asking connection why."""
-        fail = Fail(session_id="", task_id=None, request_id=exc.request_id, error=str(exc))
-        return fail.event, fail.payload()
-
     def new_conversation(self, sid: str) -> None:
         """The connection's session starts a new conversation, once recorded. Raises
         QueryRejectedError for a connection without a session."""
@@ -214,13 +197,14 @@ class MasterService:
         with self._lock:
             now = self._clock()
             try:
-                text, key, rid = self._validate(query, api_key, request_id)
-                session_id = self._admit(sid, now, rid)
+                question = parse(query, api_key, request_id, self._settings.max_query_chars)
+                session_id = self._admit(sid, now, question.request_id)
                 effects = self._dispatcher.submit(
-                    now, task_id=task_id, session_id=session_id, query=text, api_key=key,
-                    request_id=rid, result_token=secrets.token_urlsafe(24))
+                    now, task_id=task_id, session_id=session_id, query=question.text,
+                    api_key=question.api_key, request_id=question.request_id,
+                    result_token=secrets.token_urlsafe(24))
             except RefusedError as exc:
-                raise QueryRejectedError(str(exc), rid, exc.reason) from None
+                raise QueryRejectedError(str(exc), question.request_id, exc.reason) from None
             except QueryRejectedError as exc:
                 self._dispatcher.count_rejection(exc.reason)
                 raise
@@ -320,28 +304,6 @@ class MasterService:
             self._outbox.put(_Compact())
 
     # --- internals ---------------------------------------------------------------------
-
-    def _validate(self, query: object, api_key: object,
-                  request_id: object) -> tuple[str, str, str | None]:
-        """The question and the user's key, stripped, and the request id (None if absent)."""
-        if request_id not in (None, "") and (not isinstance(request_id, str)
-                                             or len(request_id) > _MAX_REQUEST_ID_CHARS):
-            raise QueryRejectedError(
-                f"request_id must be text of at most {_MAX_REQUEST_ID_CHARS} characters.")
-        rid = request_id if isinstance(request_id, str) and request_id else None
-        if not isinstance(query, str) or not query.strip():
-            raise QueryRejectedError("The question is empty.", rid)
-        text = query.strip()
-        limit = self._settings.max_query_chars
-        if len(text) > limit:
-            raise QueryRejectedError(
-                f"The question is {len(text)} characters long; the limit is {limit}.", rid)
-        if api_key is not None and not isinstance(api_key, str):
-            raise QueryRejectedError("api_key must be text.", rid)
-        key = (api_key or "").strip()
-        if len(key) > _MAX_API_KEY_CHARS:
-            raise QueryRejectedError("The API key is too long to be a real key.", rid)
-        return text, key, rid
 
     def _admit(self, sid: str, now: float, rid: str | None) -> str:
         """The connection's session, once the master is open and the session and its

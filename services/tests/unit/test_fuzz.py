@@ -15,8 +15,9 @@ from hypothesis import strategies as st
 from support.fuzz import json_values, objects, payloads
 
 from ai_system.config import MasterSettings
+from ai_system.master.questions import QueryRejectedError
 from ai_system.master.results import ResultServicer
-from ai_system.master.service import MasterService, QueryRejectedError
+from ai_system.master.service import MasterService
 from ai_system.master.session_tokens import SessionTokens
 from ai_system.protocol import (
     LogRecord,

@@ -10,7 +10,8 @@ from support.recorder import Recorder
 from ai_system.config import MasterSettings
 from ai_system.local.processes import wait_until
 from ai_system.master.metrics import MasterMetrics
-from ai_system.master.service import MasterService, QueryRejectedError
+from ai_system.master.questions import QueryRejectedError
+from ai_system.master.service import MasterService
 from ai_system.master.session_tokens import SessionTokens
 from ai_system.master.worker_results import WorkerResult
 from ai_system.protocol import TaskMessage, WorkerRegistration, WorkerStatus

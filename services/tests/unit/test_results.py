@@ -17,8 +17,9 @@ from support.recorder import Recorder
 
 from ai_system.config import MasterSettings
 from ai_system.master.journal import open_journal
+from ai_system.master.questions import QueryRejectedError
 from ai_system.master.results import serve
-from ai_system.master.service import MasterService, QueryRejectedError
+from ai_system.master.service import MasterService
 from ai_system.master.session_tokens import SessionTokens
 from ai_system.protocol import (
     EVENT_TASK_ERROR,
@@ -189,9 +190,8 @@ def test_the_tick_requeues_a_task_past_its_deadline() -> None:
 
 
 def test_a_rejection_is_told_to_the_asking_connection_as_a_task_error() -> None:
-    event, payload = MasterService.rejection(
-        QueryRejectedError("The question is empty.", "r1"))
+    event, payload = QueryRejectedError("The question is empty.", "r1").event()
     assert event == EVENT_TASK_ERROR
     assert payload == {"task_id": None, "error": "The question is empty.", "request_id": "r1"}
-    _, payload = MasterService.rejection(QueryRejectedError("Too fast."))
+    _, payload = QueryRejectedError("Too fast.").event()
     assert "request_id" not in payload
