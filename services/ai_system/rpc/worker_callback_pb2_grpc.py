@@ -58,7 +58,7 @@ class WorkerCallbackServicer:
         raise NotImplementedError('Method not implemented!')
 
     def SendChunk(self, request, context):
-        """Added: part of an answer as the LLM produces it, for the page to show growing. Best
+        """Part of an answer as the LLM produces it, for the page to show growing. Best
         effort and optional: SendResult stays the final, authoritative answer. A chunk of an
         attempt that is no longer the task's current one is refused (success=false: stop
         streaming that task).
